@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/skiff-sh/skiff/internal/etcd"
+	"github.com/skiff-sh/skiff/internal/server"
+)
+
+func newServerCommand() *cobra.Command {
+	var o server.Options
+	var etcdServers string
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the API server (with embedded etcd unless --etcd-servers is given)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.EtcdServers = etcd.SplitServers(etcdServers)
+			slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			start := time.Now()
+			r, err := server.Start(ctx, o)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("skiff server ready at %s in %s; kubeconfig: %s\n", r.URL, time.Since(start).Round(time.Millisecond), r.Kubeconfig)
+			return r.Wait()
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.DataDir, "data-dir", server.DefaultDataDir(), "state, certificates and kubeconfig")
+	f.StringVar(&o.BindAddress, "bind-address", "0.0.0.0", "address to serve the API on")
+	f.IntVar(&o.SecurePort, "secure-port", 6443, "HTTPS port of the API")
+	f.StringVar(&o.WriteKubeconfig, "write-kubeconfig", "", "where to write the admin kubeconfig (default <data-dir>/kubeconfig.yaml)")
+	f.StringSliceVar(&o.TLSSANs, "tls-san", nil, "extra names or IPs for the serving certificate (repeatable)")
+	f.StringVar(&etcdServers, "etcd-servers", "", "comma-separated URLs of an external etcd cluster (empty: embedded etcd in <data-dir>/etcd)")
+	f.StringVar(&o.TokenAuthFile, "token-auth-file", "", "static bearer tokens, CSV: token,user,uid[,\"group1,group2\"]")
+	f.StringVar(&o.ServiceCIDR, "service-cluster-ip-range", "10.43.0.0/16", "CIDR for Service cluster IPs")
+	f.DurationVar(&o.CompactInterval, "etcd-compaction-interval", 5*time.Minute, "how often old etcd revisions are compacted (0 disables)")
+	f.IntVar(&o.MaxRequestsInFlight, "max-requests-inflight", 400, "concurrent non-mutating requests before 429")
+	f.IntVar(&o.MaxMutatingRequestsInFlight, "max-mutating-requests-inflight", 200, "concurrent mutating requests before 429")
+	return cmd
+}

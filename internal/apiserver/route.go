@@ -1,0 +1,154 @@
+package apiserver
+
+import (
+	"net/http"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// request is a parsed resource request.
+type request struct {
+	h         *resourceHandler
+	verb      string
+	namespace string
+	name      string
+	sub       string
+}
+
+// serveAPI routes everything under /api/ and /apis/.
+func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
+	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	var group, version string
+	var rest []string
+	switch {
+	case parts[0] == "api" && len(parts) >= 2:
+		version, rest = parts[1], parts[2:]
+	case parts[0] == "apis" && len(parts) >= 2:
+		group = parts[1]
+		if len(parts) >= 3 {
+			version, rest = parts[2], parts[3:]
+		}
+	default:
+		writeError(w, r, notFoundPath(r.URL.Path))
+		return
+	}
+	if len(rest) == 0 {
+		if r.Method != http.MethodGet {
+			writeError(w, r, methodNotAllowed(r.Method))
+			return
+		}
+		s.serveDiscoveryPath(w, r, group, version)
+		return
+	}
+	req, err := s.parse(r, group, version, rest)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	u, _ := UserFrom(r.Context())
+	if ok, reason := s.authz.Authorize(r.Context(), Attributes{User: u, Verb: req.verb, Namespace: req.namespace, APIGroup: group,
+		Resource: req.h.Plural, Subresource: req.sub, Name: req.name}); !ok {
+		writeError(w, r, apierrors.NewForbidden(req.h.GR(), req.name, forbiddenReason(reason)))
+		return
+	}
+	if req.verb != "watch" {
+		release, err := s.admit(req.verb)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		defer release()
+	}
+	req.h.serve(w, r, req)
+}
+
+func (s *Server) parse(r *http.Request, group, version string, p []string) (*request, error) {
+	gv := schema.GroupVersion{Group: group, Version: version}
+	lookup := func(res string) *resourceHandler { return s.byGVR[gv.WithResource(res)] }
+	req := &request{}
+	switch {
+	case p[0] == "namespaces" && len(p) >= 3 && lookup(p[2]) != nil && lookup(p[2]).Namespaced:
+		req.namespace, req.h = p[1], lookup(p[2])
+		p = p[3:]
+	default:
+		req.h = lookup(p[0])
+		p = p[1:]
+	}
+	if req.h == nil || len(p) > 2 {
+		return nil, notFoundPath(r.URL.Path)
+	}
+	if len(p) > 0 {
+		req.name = p[0]
+	}
+	if len(p) > 1 {
+		req.sub = p[1]
+		if !req.h.HasSubresource(req.sub) {
+			return nil, notFoundPath(r.URL.Path)
+		}
+	}
+	if req.h.Namespaced && req.namespace == "" && req.name != "" {
+		return nil, notFoundPath(r.URL.Path)
+	}
+	switch r.Method {
+	case http.MethodGet:
+		switch {
+		case req.name != "":
+			req.verb = "get"
+		case r.URL.Query().Get("watch") == "true" || r.URL.Query().Get("watch") == "1":
+			req.verb = "watch"
+		default:
+			req.verb = "list"
+		}
+	case http.MethodPost:
+		req.verb = "create"
+		if req.name != "" && req.sub != "binding" && req.sub != "eviction" {
+			return nil, methodNotAllowed("create")
+		}
+		if req.h.Namespaced && req.namespace == "" {
+			return nil, notFoundPath(r.URL.Path)
+		}
+	case http.MethodPut:
+		req.verb = "update"
+	case http.MethodPatch:
+		req.verb = "patch"
+	case http.MethodDelete:
+		req.verb = "delete"
+		if req.name == "" {
+			req.verb = "deletecollection"
+		}
+	default:
+		return nil, methodNotAllowed(r.Method)
+	}
+	if (req.verb == "update" || req.verb == "patch") && req.name == "" {
+		return nil, methodNotAllowed(req.verb)
+	}
+	return req, nil
+}
+
+func forbiddenReason(reason string) error {
+	if reason == "" {
+		reason = "access denied"
+	}
+	return errString(reason)
+}
+
+type errString string
+
+func (e errString) Error() string { return string(e) }
+
+// admit applies the max-in-flight limits: excess requests get 429.
+func (s *Server) admit(verb string) (func(), error) {
+	ch := s.readOnly
+	switch verb {
+	case "create", "update", "patch", "delete", "deletecollection":
+		ch = s.mutating
+	}
+	select {
+	case ch <- struct{}{}:
+		return func() { <-ch }, nil
+	default:
+		return nil, apierrors.NewTooManyRequests("Too many requests, please try again later.", 1)
+	}
+}

@@ -1,0 +1,138 @@
+// Package server assembles `skiff server`: PKI, etcd, the API server and its
+// listener, from one set of options.
+package server
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/skiff-sh/skiff/internal/apiserver"
+	"github.com/skiff-sh/skiff/internal/certs"
+	"github.com/skiff-sh/skiff/internal/etcd"
+)
+
+// Options are `skiff server`'s settings.
+type Options struct {
+	DataDir          string
+	BindAddress      string
+	SecurePort       int // 0 picks a free port
+	WriteKubeconfig  string
+	TLSSANs          []string
+	EtcdServers      []string
+	TokenAuthFile    string
+	ServiceCIDR      string
+	CompactInterval  time.Duration
+	MaxRequestsInFlight, MaxMutatingRequestsInFlight int
+}
+
+// DefaultDataDir is /var/lib/skiff for root, else ~/.skiff.
+func DefaultDataDir() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/skiff"
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ".skiff"
+	}
+	return filepath.Join(home, ".skiff")
+}
+
+// Running is a started server.
+type Running struct {
+	URL        string
+	Kubeconfig string
+	Token      string
+	API        *apiserver.Server
+	Etcd       *etcd.Backend
+	done       chan error
+}
+
+// Wait blocks until the server has stopped (its context ended) and etcd is closed.
+func (r *Running) Wait() error { return <-r.done }
+
+// NodeUser is who the node join token authenticates as.
+var NodeUser = &apiserver.User{Name: "system:node-bootstrap", UID: "skiff-node-token", Groups: []string{"system:nodes", "system:bootstrappers"}}
+
+// Start brings the server up and returns once it answers; it stops when ctx ends.
+func Start(ctx context.Context, o Options) (*Running, error) {
+	if o.DataDir == "" {
+		o.DataDir = DefaultDataDir()
+	}
+	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	if o.WriteKubeconfig == "" {
+		o.WriteKubeconfig = filepath.Join(o.DataDir, "kubeconfig.yaml")
+	}
+	if o.BindAddress == "" {
+		o.BindAddress = "0.0.0.0"
+	}
+	if o.ServiceCIDR == "" {
+		o.ServiceCIDR = "10.43.0.0/16"
+	}
+	_, cidr, err := net.ParseCIDR(o.ServiceCIDR)
+	if err != nil || cidr.IP.To4() == nil {
+		return nil, fmt.Errorf("--service-cluster-ip-range %q: want an IPv4 CIDR", o.ServiceCIDR)
+	}
+	if ones, _ := cidr.Mask.Size(); ones > 28 {
+		return nil, fmt.Errorf("--service-cluster-ip-range %q is too small", o.ServiceCIDR)
+	}
+	pki, err := certs.Ensure(certs.Options{Dir: filepath.Join(o.DataDir, "tls"), SANs: o.TLSSANs})
+	if err != nil {
+		return nil, err
+	}
+	token, err := certs.EnsureToken(filepath.Join(o.DataDir, "token"))
+	if err != nil {
+		return nil, err
+	}
+	tokens := map[string]*apiserver.User{token: NodeUser}
+	if o.TokenAuthFile != "" {
+		if err := apiserver.LoadTokenFile(o.TokenAuthFile, tokens); err != nil {
+			return nil, err
+		}
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort(o.BindAddress, strconv.Itoa(o.SecurePort)))
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s:%d: %w", o.BindAddress, o.SecurePort, err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+
+	backend, err := etcd.Start(ctx, etcd.Options{Servers: o.EtcdServers, Dir: filepath.Join(o.DataDir, "etcd")})
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	srvCtx, cancel := context.WithCancel(ctx)
+	api, err := apiserver.New(srvCtx, apiserver.Config{
+		Etcd: backend.Client, ServingCert: pki.ServingCert, ClientCAs: pki.ClientCAPool(), Tokens: tokens,
+		ServiceCIDR: cidr, CompactInterval: o.CompactInterval,
+		MaxRequestsInFlight: o.MaxRequestsInFlight, MaxMutatingRequestsInFlight: o.MaxMutatingRequestsInFlight,
+	})
+	if err != nil {
+		cancel()
+		l.Close()
+		backend.Close()
+		return nil, err
+	}
+	url := "https://127.0.0.1:" + strconv.Itoa(port)
+	if err := pki.WriteKubeconfig(o.WriteKubeconfig, url); err != nil {
+		cancel()
+		l.Close()
+		backend.Close()
+		return nil, err
+	}
+	r := &Running{URL: url, Kubeconfig: o.WriteKubeconfig, Token: token, API: api, Etcd: backend, done: make(chan error, 1)}
+	go func() {
+		err := api.Serve(srvCtx, l)
+		cancel()
+		// Close etcd only after the HTTP server has drained: no acknowledged write is lost.
+		backend.Close()
+		r.done <- err
+	}()
+	return r, nil
+}

@@ -1,0 +1,290 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	"log/slog"
+)
+
+// ringSize is how many recent events a cache keeps for watches that resume
+// from an older resourceVersion; older ones get 410 Gone and relist.
+const ringSize = 8192
+
+// watcherBuffer is how many undelivered events a watcher may have before it is
+// closed (the client then resumes from its last resourceVersion).
+const watcherBuffer = 1024
+
+type event struct {
+	typ  watch.EventType
+	key  string
+	obj  runtime.Object
+	prev runtime.Object // nil for ADDED
+	rev  int64
+}
+
+// cache mirrors one resource prefix in memory from a single etcd watch.
+type cache struct {
+	store     *Store
+	watcher   clientv3.Watcher
+	compacted func() int64
+
+	mu       sync.RWMutex
+	rev      int64
+	revCh    chan struct{} // closed and replaced whenever rev advances
+	items    map[string]runtime.Object
+	ring     []event
+	ringNext int
+	ringLen  int
+	watchers map[*cacheWatcher]struct{}
+}
+
+func newCache(ctx context.Context, s *Store, w clientv3.Watcher, compacted func() int64) (*cache, error) {
+	c := &cache{
+		store:     s,
+		watcher:   w,
+		compacted: compacted,
+		revCh:     make(chan struct{}),
+		ring:      make([]event, ringSize),
+		watchers:  map[*cacheWatcher]struct{}{},
+	}
+	rev, err := c.load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	go c.run(ctx, rev)
+	return c, nil
+}
+
+// load reads the whole prefix and replaces the items, emitting the
+// differences as events when reloading after a lost etcd watch.
+func (c *cache) load(ctx context.Context) (int64, error) {
+	resp, err := c.store.client.Get(ctx, c.store.prefix, clientv3.WithPrefix())
+	if err != nil {
+		return 0, fmt.Errorf("list %s: %w", c.store.prefix, err)
+	}
+	items := make(map[string]runtime.Object, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		obj, err := c.store.decode(kv.Value, kv.ModRevision)
+		if err != nil {
+			slog.Error("skip undecodable object", "key", string(kv.Key), "err", err)
+			continue
+		}
+		items[string(kv.Key)] = obj
+	}
+	rev := resp.Header.Revision
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.items != nil {
+		for k, old := range c.items {
+			if _, ok := items[k]; !ok {
+				c.apply(event{typ: watch.Deleted, key: k, obj: withRV(old, rev), prev: old, rev: rev})
+			}
+		}
+		for k, obj := range items {
+			old, ok := c.items[k]
+			switch {
+			case !ok:
+				c.apply(event{typ: watch.Added, key: k, obj: obj, rev: rev})
+			case rvOf(old) != rvOf(obj):
+				c.apply(event{typ: watch.Modified, key: k, obj: obj, prev: old, rev: rev})
+			}
+		}
+	}
+	c.items = items
+	c.advance(rev)
+	return rev, nil
+}
+
+func rvOf(obj runtime.Object) string {
+	m, _ := meta.Accessor(obj)
+	return m.GetResourceVersion()
+}
+
+func withRV(obj runtime.Object, rev int64) runtime.Object {
+	cp := obj.DeepCopyObject()
+	m, _ := meta.Accessor(cp)
+	m.SetResourceVersion(fmt.Sprint(rev))
+	return cp
+}
+
+func (c *cache) run(ctx context.Context, rev int64) {
+	for ctx.Err() == nil {
+		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+		ch := c.watcher.Watch(wctx, c.store.prefix, clientv3.WithPrefix(), clientv3.WithPrevKV(),
+			clientv3.WithRev(rev+1), clientv3.WithProgressNotify())
+		var failed bool
+		for resp := range ch {
+			if err := resp.Err(); err != nil {
+				slog.Warn("watch cache lost its etcd watch; reloading", "prefix", c.store.prefix, "err", err)
+				failed = true
+				break
+			}
+			if resp.IsProgressNotify() {
+				c.mu.Lock()
+				c.advance(resp.Header.Revision)
+				c.mu.Unlock()
+				rev = max(rev, resp.Header.Revision)
+				continue
+			}
+			c.mu.Lock()
+			for _, ev := range resp.Events {
+				c.applyEtcd(ev)
+				rev = ev.Kv.ModRevision
+			}
+			c.advance(max(rev, resp.Header.Revision))
+			c.mu.Unlock()
+		}
+		cancel()
+		if ctx.Err() != nil {
+			break
+		}
+		if failed || true {
+			// Reload the state and resume; clients see the difference as events.
+			for ctx.Err() == nil {
+				r, err := c.load(ctx)
+				if err == nil {
+					rev = r
+					break
+				}
+				slog.Warn("watch cache reload failed", "prefix", c.store.prefix, "err", err)
+				select {
+				case <-ctx.Done():
+				case <-time.After(time.Second):
+				}
+			}
+		}
+	}
+	c.mu.Lock()
+	for w := range c.watchers {
+		w.stopLocked()
+	}
+	c.mu.Unlock()
+}
+
+func (c *cache) applyEtcd(ev *clientv3.Event) {
+	key := string(ev.Kv.Key)
+	if ev.Type == mvccpb.DELETE {
+		prev, ok := c.items[key]
+		if !ok {
+			return
+		}
+		delete(c.items, key)
+		c.apply(event{typ: watch.Deleted, key: key, obj: withRV(prev, ev.Kv.ModRevision), prev: prev, rev: ev.Kv.ModRevision})
+		return
+	}
+	obj, err := c.store.decode(ev.Kv.Value, ev.Kv.ModRevision)
+	if err != nil {
+		slog.Error("skip undecodable object", "key", key, "err", err)
+		return
+	}
+	prev, existed := c.items[key]
+	c.items[key] = obj
+	typ := watch.Added
+	if existed {
+		typ = watch.Modified
+	}
+	c.apply(event{typ: typ, key: key, obj: obj, prev: prev, rev: ev.Kv.ModRevision})
+}
+
+// apply records an event and hands it to every watcher; c.mu is held.
+func (c *cache) apply(ev event) {
+	c.ring[c.ringNext] = ev
+	c.ringNext = (c.ringNext + 1) % len(c.ring)
+	if c.ringLen < len(c.ring) {
+		c.ringLen++
+	}
+	for w := range c.watchers {
+		w.sendLocked(ev)
+	}
+}
+
+func (c *cache) advance(rev int64) {
+	if rev <= c.rev {
+		return
+	}
+	c.rev = rev
+	close(c.revCh)
+	c.revCh = make(chan struct{})
+}
+
+// oldestLocked is the oldest revision a watch may resume from.
+func (c *cache) oldestLocked() int64 {
+	if c.ringLen == 0 {
+		return c.rev
+	}
+	first := c.ring[(c.ringNext-c.ringLen+len(c.ring))%len(c.ring)]
+	return first.rev - 1
+}
+
+// waitFor blocks until the cache has seen revision rev (0 = no wait). When
+// rev is newer than the cache, it asks etcd for a progress notification so an
+// idle prefix catches up with revisions written elsewhere.
+func (c *cache) waitFor(ctx context.Context, rev int64) error {
+	deadline := time.NewTimer(3 * time.Second)
+	defer deadline.Stop()
+	asked := false
+	for {
+		c.mu.RLock()
+		cur, ch := c.rev, c.revCh
+		c.mu.RUnlock()
+		if cur >= rev {
+			return nil
+		}
+		if !asked {
+			asked = true
+			_ = c.watcher.RequestProgress(clientv3.WithRequireLeader(ctx))
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-deadline.C:
+			return apierrors.NewTimeoutError(fmt.Sprintf("Too large resource version: %d, current: %d", rev, cur), 1)
+		}
+	}
+}
+
+// waitCurrent waits until the cache holds everything etcd has now.
+func (c *cache) waitCurrent(ctx context.Context) error {
+	rev, err := c.store.Revision(ctx)
+	if err != nil {
+		return err
+	}
+	return c.waitFor(ctx, rev)
+}
+
+func inNamespace(key, prefix string) bool { return strings.HasPrefix(key, prefix) }
+
+// snapshot returns the matching objects sorted by key, and the cache revision.
+func (c *cache) snapshot(namespace string, filter func(runtime.Object) bool) ([]runtime.Object, int64) {
+	prefix := c.store.Prefix(namespace)
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.snapshotLocked(prefix, filter), c.rev
+}
+
+func (c *cache) snapshotLocked(prefix string, filter func(runtime.Object) bool) []runtime.Object {
+	keys := make([]string, 0, len(c.items))
+	for k, obj := range c.items {
+		if inNamespace(k, prefix) && (filter == nil || filter(obj)) {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	out := make([]runtime.Object, len(keys))
+	for i, k := range keys {
+		out[i] = c.items[k]
+	}
+	return out
+}

@@ -1,0 +1,241 @@
+// Package storage is the etcd-backed object store: one Store per resource keeps
+// objects as JSON under /registry/<resource>/<namespace>/<name>, uses etcd
+// revisions as resourceVersions and serves watches (and resourceVersion=0 lists)
+// from one in-memory watch cache fed by a single etcd watch.
+package storage
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// Store holds the objects of one resource.
+type Store struct {
+	client   *clientv3.Client
+	prefix   string // "/registry/pods/"
+	resource schema.GroupResource
+	newFunc  func() runtime.Object
+	cache    *cache
+}
+
+// Config describes one resource's store.
+type Config struct {
+	Client   *clientv3.Client
+	Watcher  clientv3.Watcher // shared so one progress request reaches every cache
+	Resource schema.GroupResource
+	// KeyRoot is the <resource> path element, usually Resource.Resource.
+	KeyRoot string
+	NewFunc func() runtime.Object
+	// Compacted reports the newest compacted revision; watches older than it get 410.
+	Compacted func() int64
+}
+
+// New creates a store and starts its watch cache; the cache runs until ctx ends.
+func New(ctx context.Context, cfg Config) (*Store, error) {
+	s := &Store{
+		client:   cfg.Client,
+		prefix:   "/registry/" + cfg.KeyRoot + "/",
+		resource: cfg.Resource,
+		newFunc:  cfg.NewFunc,
+	}
+	c, err := newCache(ctx, s, cfg.Watcher, cfg.Compacted)
+	if err != nil {
+		return nil, err
+	}
+	s.cache = c
+	return s, nil
+}
+
+// Key returns the etcd key of an object.
+func (s *Store) Key(namespace, name string) string {
+	if namespace == "" {
+		return s.prefix + name
+	}
+	return s.prefix + namespace + "/" + name
+}
+
+// Prefix returns the key prefix for a namespace ("" = all).
+func (s *Store) Prefix(namespace string) string {
+	if namespace == "" {
+		return s.prefix
+	}
+	return s.prefix + namespace + "/"
+}
+
+func (s *Store) encode(obj runtime.Object) ([]byte, error) {
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return nil, err
+	}
+	// The revision is the resourceVersion; storing it would go stale.
+	rv := m.GetResourceVersion()
+	m.SetResourceVersion("")
+	data, err := json.Marshal(obj)
+	m.SetResourceVersion(rv)
+	return data, err
+}
+
+func (s *Store) decode(data []byte, rev int64) (runtime.Object, error) {
+	obj := s.newFunc()
+	if err := json.Unmarshal(data, obj); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", s.resource, err)
+	}
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return nil, err
+	}
+	m.SetResourceVersion(strconv.FormatInt(rev, 10))
+	return obj, nil
+}
+
+func nameOf(obj runtime.Object) string {
+	m, _ := meta.Accessor(obj)
+	return m.GetName()
+}
+
+// Create stores a new object; it fails with AlreadyExists when the key is taken.
+// The returned object carries its resourceVersion.
+func (s *Store) Create(ctx context.Context, key string, obj runtime.Object) (runtime.Object, error) {
+	data, err := s.encode(obj)
+	if err != nil {
+		return nil, apierrors.NewInternalError(err)
+	}
+	resp, err := s.client.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+		Then(clientv3.OpPut(key, string(data))).
+		Commit()
+	if err != nil {
+		return nil, storageError(err)
+	}
+	if !resp.Succeeded {
+		return nil, apierrors.NewAlreadyExists(s.resource, nameOf(obj))
+	}
+	m, _ := meta.Accessor(obj)
+	m.SetResourceVersion(strconv.FormatInt(resp.Header.Revision, 10))
+	return obj, nil
+}
+
+// Get reads the current object from etcd.
+func (s *Store) Get(ctx context.Context, key, name string) (runtime.Object, error) {
+	resp, err := s.client.Get(ctx, key)
+	if err != nil {
+		return nil, storageError(err)
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, apierrors.NewNotFound(s.resource, name)
+	}
+	kv := resp.Kvs[0]
+	return s.decode(kv.Value, kv.ModRevision)
+}
+
+// UpdateFunc computes the new object from the current one. Returning the
+// current object unchanged (same bytes) makes the update a no-op.
+type UpdateFunc func(current runtime.Object) (runtime.Object, error)
+
+// GuaranteedUpdate reads the object, applies fn and writes the result only if
+// nobody wrote in between, retrying on races. It returns the stored object.
+func (s *Store) GuaranteedUpdate(ctx context.Context, key, name string, fn UpdateFunc) (runtime.Object, error) {
+	for attempt := 0; ; attempt++ {
+		resp, err := s.client.Get(ctx, key)
+		if err != nil {
+			return nil, storageError(err)
+		}
+		if len(resp.Kvs) == 0 {
+			return nil, apierrors.NewNotFound(s.resource, name)
+		}
+		kv := resp.Kvs[0]
+		cur, err := s.decode(kv.Value, kv.ModRevision)
+		if err != nil {
+			return nil, apierrors.NewInternalError(err)
+		}
+		next, err := fn(cur)
+		if err != nil {
+			return nil, err
+		}
+		data, err := s.encode(next)
+		if err != nil {
+			return nil, apierrors.NewInternalError(err)
+		}
+		if string(data) == string(kv.Value) {
+			// Nothing changed: no write, the resourceVersion stays.
+			m, _ := meta.Accessor(next)
+			m.SetResourceVersion(strconv.FormatInt(kv.ModRevision, 10))
+			return next, nil
+		}
+		txn, err := s.client.Txn(ctx).
+			If(clientv3.Compare(clientv3.ModRevision(key), "=", kv.ModRevision)).
+			Then(clientv3.OpPut(key, string(data))).
+			Commit()
+		if err != nil {
+			return nil, storageError(err)
+		}
+		if txn.Succeeded {
+			m, _ := meta.Accessor(next)
+			m.SetResourceVersion(strconv.FormatInt(txn.Header.Revision, 10))
+			return next, nil
+		}
+		if attempt > 100 {
+			return nil, apierrors.NewConflict(s.resource, name, fmt.Errorf("too many concurrent writers"))
+		}
+	}
+}
+
+// Delete removes the object if it still is at the revision of current (when
+// current is given) and returns the deleted object.
+func (s *Store) Delete(ctx context.Context, key, name string, uid types.UID, precheck func(runtime.Object) error) (runtime.Object, error) {
+	for attempt := 0; ; attempt++ {
+		resp, err := s.client.Get(ctx, key)
+		if err != nil {
+			return nil, storageError(err)
+		}
+		if len(resp.Kvs) == 0 {
+			return nil, apierrors.NewNotFound(s.resource, name)
+		}
+		kv := resp.Kvs[0]
+		cur, err := s.decode(kv.Value, kv.ModRevision)
+		if err != nil {
+			return nil, apierrors.NewInternalError(err)
+		}
+		if uid != "" {
+			if m, _ := meta.Accessor(cur); m.GetUID() != uid {
+				return nil, apierrors.NewNotFound(s.resource, name)
+			}
+		}
+		if precheck != nil {
+			if err := precheck(cur); err != nil {
+				return nil, err
+			}
+		}
+		txn, err := s.client.Txn(ctx).
+			If(clientv3.Compare(clientv3.ModRevision(key), "=", kv.ModRevision)).
+			Then(clientv3.OpDelete(key)).
+			Commit()
+		if err != nil {
+			return nil, storageError(err)
+		}
+		if txn.Succeeded {
+			m, _ := meta.Accessor(cur)
+			m.SetResourceVersion(strconv.FormatInt(txn.Header.Revision, 10))
+			return cur, nil
+		}
+		if attempt > 100 {
+			return nil, apierrors.NewConflict(s.resource, name, fmt.Errorf("too many concurrent writers"))
+		}
+	}
+}
+
+func storageError(err error) error {
+	if err == context.DeadlineExceeded || err == context.Canceled {
+		return apierrors.NewTimeoutError(fmt.Sprintf("storage: %v", err), 1)
+	}
+	return apierrors.NewServiceUnavailable(fmt.Sprintf("storage: %v", err))
+}
