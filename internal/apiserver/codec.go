@@ -188,3 +188,6 @@ func partialMetadata(obj runtime.Object) *metav1.PartialObjectMetadata {
 	}
 	return p
 }
+
+// paramCodec decodes query parameters into ListOptions and DeleteOptions.
+var paramCodec = runtime.NewParameterCodec(scheme.Scheme)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -12,7 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/yaml"
 
 	"github.com/skiff-sh/skiff/internal/storage"
 )
@@ -27,16 +28,11 @@ func deleteOptions(r *http.Request) (*metav1.DeleteOptions, error) {
 		return nil, err
 	}
 	if len(body) > 0 {
-		gvk := metav1.SchemeGroupVersion.WithKind("DeleteOptions")
-		obj, _, err := strictCodecs.UniversalDeserializer().Decode(body, &gvk, opts)
-		if err != nil && !runtime.IsStrictDecodingError(err) {
+		if err := decodeOptions(r.Header.Get("Content-Type"), body, opts); err != nil {
 			return nil, badRequest(fmt.Sprintf("decode DeleteOptions: %v", err))
 		}
-		if o, ok := obj.(*metav1.DeleteOptions); ok {
-			opts = o
-		}
 	}
-	if err := scheme.ParameterCodec.DecodeParameters(r.URL.Query(), metav1.SchemeGroupVersion, opts); err != nil {
+	if err := paramCodec.DecodeParameters(r.URL.Query(), metav1.Unversioned, opts); err != nil {
 		return nil, badRequest(err.Error())
 	}
 	for _, d := range opts.DryRun {
@@ -206,4 +202,20 @@ func (h *resourceHandler) deleteCollection(w http.ResponseWriter, r *http.Reques
 	_ = meta.SetList(list, deleted)
 	list.GetObjectKind().SetGroupVersionKind(h.GVK.GroupVersion().WithKind(h.GVK.Kind + "List"))
 	return h.respond(w, r, http.StatusOK, list)
+}
+
+// decodeOptions decodes an options body whatever group version it names:
+// DeleteOptions travel with apiVersion meta.k8s.io/v1, v1 or a group's version.
+func decodeOptions(contentType string, body []byte, into interface{ Unmarshal([]byte) error }) error {
+	if strings.HasPrefix(contentType, mimeProtobuf) {
+		var u runtime.Unknown
+		if len(body) < 4 || string(body[:4]) != "k8s\x00" {
+			return fmt.Errorf("protobuf body without the k8s envelope")
+		}
+		if err := u.Unmarshal(body[4:]); err != nil {
+			return err
+		}
+		return into.Unmarshal(u.Raw)
+	}
+	return yaml.Unmarshal(body, into)
 }

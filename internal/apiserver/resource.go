@@ -22,7 +22,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/managedfields"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/apimachinery/pkg/util/validation/field"
-	"k8s.io/client-go/kubernetes/scheme"
 
 	"github.com/skiff-sh/skiff/internal/printers"
 	"github.com/skiff-sh/skiff/internal/registry"
@@ -176,7 +175,7 @@ func (h *resourceHandler) filter(opts *metav1.ListOptions) (func(runtime.Object)
 
 func listOptions(r *http.Request) (*metav1.ListOptions, error) {
 	opts := &metav1.ListOptions{}
-	if err := scheme.ParameterCodec.DecodeParameters(r.URL.Query(), metav1.SchemeGroupVersion, opts); err != nil {
+	if err := paramCodec.DecodeParameters(r.URL.Query(), metav1.Unversioned, opts); err != nil {
 		return nil, badRequest(err.Error())
 	}
 	return opts, nil
