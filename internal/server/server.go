@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/skiff-sh/skiff/internal/apiserver"
@@ -127,12 +128,23 @@ func Start(ctx context.Context, o Options) (*Running, error) {
 		return nil, err
 	}
 	r := &Running{URL: url, Kubeconfig: o.WriteKubeconfig, Token: token, API: api, Etcd: backend, done: make(chan error, 1)}
+	var controllers sync.WaitGroup
 	go func() {
 		err := api.Serve(srvCtx, l)
 		cancel()
+		controllers.Wait()
 		// Close etcd only after the HTTP server has drained: no acknowledged write is lost.
 		backend.Close()
 		r.done <- err
 	}()
+	lb, err := loopbackConfig(pki, url, "system:skiff-controller-manager")
+	if err == nil {
+		err = startControllers(srvCtx, lb, &controllers)
+	}
+	if err != nil {
+		cancel()
+		r.Wait()
+		return nil, fmt.Errorf("start controllers: %w", err)
+	}
 	return r, nil
 }

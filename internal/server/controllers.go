@@ -1,0 +1,53 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/skiff-sh/skiff/internal/certs"
+	"github.com/skiff-sh/skiff/internal/controller/namespace"
+)
+
+// loopbackConfig is how in-process components reach the API: as ordinary
+// clients over HTTPS with a certificate of their own.
+func loopbackConfig(pki *certs.PKI, url, user string) (*rest.Config, error) {
+	cert, key, err := pki.IssueClient(user, []string{"system:masters"}, 0)
+	if err != nil {
+		return nil, fmt.Errorf("issue %s certificate: %w", user, err)
+	}
+	return &rest.Config{
+		Host:            url,
+		TLSClientConfig: rest.TLSClientConfig{CAData: pki.CAPEM, CertData: cert, KeyData: key},
+		QPS:             200,
+		Burst:           400,
+		UserAgent:       user,
+	}, nil
+}
+
+// startControllers runs the controllers until ctx ends; wg tracks them.
+func startControllers(ctx context.Context, cfg *rest.Config, wg *sync.WaitGroup) error {
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	factory := informers.NewSharedInformerFactory(client, 0)
+	nsc := namespace.NewController(client, dyn, factory.Core().V1().Namespaces())
+	factory.Start(ctx.Done())
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		nsc.Run(ctx, 2)
+		factory.Shutdown()
+	}()
+	return nil
+}
