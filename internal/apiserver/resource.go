@@ -516,7 +516,13 @@ func (h *resourceHandler) finishIfDeleted(ctx context.Context, obj runtime.Objec
 // namespaceAccepts refuses objects in missing or terminating namespaces.
 func (s *Server) namespaceAccepts(ctx context.Context, ns string) error {
 	nh := s.byGR[registry.Namespaces.GR()]
-	obj, err := nh.store.Get(ctx, nh.store.Key("", ns), ns)
+	// The cache answers the common case; a namespace it has not seen yet
+	// (created a moment ago) is read from etcd.
+	obj, ok := nh.store.CachedGet(nh.store.Key("", ns))
+	var err error
+	if !ok {
+		obj, err = nh.store.Get(ctx, nh.store.Key("", ns), ns)
+	}
 	if err != nil {
 		if apierrors.IsNotFound(err) {
 			return apierrors.NewNotFound(registry.Namespaces.GR(), ns)

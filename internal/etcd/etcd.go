@@ -91,7 +91,7 @@ func startEmbedded(opts Options) (*embed.Etcd, string, error) {
 	cfg.Name = "skiff"
 	cfg.Dir = opts.Dir
 	cfg.Logger = "zap"
-	cfg.LogLevel = "error"
+	cfg.LogLevel = "fatal" // its shutdown reports closed listeners as errors
 	curl, _ := url.Parse("http://127.0.0.1:" + strconv.Itoa(cport))
 	purl, _ := url.Parse("http://127.0.0.1:" + strconv.Itoa(pport))
 	cfg.ListenClientUrls = []url.URL{*curl}

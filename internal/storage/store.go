@@ -239,3 +239,13 @@ func storageError(err error) error {
 	}
 	return apierrors.NewServiceUnavailable(fmt.Sprintf("storage: %v", err))
 }
+
+// CachedGet returns the object from the watch cache, which may lag etcd by
+// the latency of one watch event; ok is false when the cache lacks it.
+// Callers must not modify the returned object.
+func (s *Store) CachedGet(key string) (runtime.Object, bool) {
+	s.cache.mu.RLock()
+	defer s.cache.mu.RUnlock()
+	obj, ok := s.cache.items[key]
+	return obj, ok
+}

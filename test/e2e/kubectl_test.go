@@ -217,7 +217,7 @@ func TestKubectlWorkflow(t *testing.T) {
 			}
 			mustContain(t, "invalid deployment", string(o), `The Deployment "bad" is invalid`, "spec.template.metadata.labels", "`selector` does not match template `labels`")
 			cmd = k.cmd(c, "apply", "-f", "-")
-			cmd.Stdin = strings.NewReader(strings.Replace(strings.Split(doc, "---\n")[1], "data:", "bogus: 1\ndata:", 1))
+			cmd.Stdin = strings.NewReader(strings.Replace(strings.Split(doc, "---\n")[1], "\ndata:", "\nbogus: 1\ndata:", 1))
 			o, err = cmd.CombinedOutput()
 			if err == nil {
 				t.Fatalf("manifest with an unknown field applied:\n%s", o)

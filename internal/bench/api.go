@@ -1,0 +1,251 @@
+// Package bench holds the `skiff bench` measurements.
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/skiff-sh/skiff/internal/server"
+)
+
+// APIOptions configure `skiff bench api`.
+type APIOptions struct {
+	Kubeconfig string // empty: start a server of our own
+	Objects    int
+	Writers    int
+	Watchers   int
+	WatchWrites int
+	JSON       bool
+}
+
+// APIResult is what `skiff bench api --json` prints.
+type APIResult struct {
+	Objects             int     `json:"objects"`
+	Writers             int     `json:"writers"`
+	APICreatesPerS      float64 `json:"api_creates_per_s"`
+	EtcdPutsPerS        float64 `json:"etcd_puts_per_s"`
+	Ratio               float64 `json:"ratio"`
+	CreateP50Ms         float64 `json:"create_p50_ms"`
+	CreateP99Ms         float64 `json:"create_p99_ms"`
+	Watchers            int     `json:"watchers"`
+	WatchDeliveryP50Ms  float64 `json:"watch_delivery_p50_ms"`
+	WatchDeliveryP99Ms  float64 `json:"watch_delivery_p99_ms"`
+}
+
+func percentile(d []time.Duration, p float64) float64 {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	i := int(float64(len(s)-1) * p)
+	return float64(s[i].Microseconds()) / 1000
+}
+
+// RunAPI runs the API benchmark and writes its report to out.
+func RunAPI(ctx context.Context, o APIOptions, out io.Writer) (*APIResult, error) {
+	var cfg *rest.Config
+	var etcdClient *clientv3.Client
+	if o.Kubeconfig == "" {
+		dir, err := os.MkdirTemp("", "skiff-bench")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+		sctx, cancel := context.WithCancel(ctx)
+		r, err := server.Start(sctx, server.Options{DataDir: dir, BindAddress: "127.0.0.1", SecurePort: 0})
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		defer func() { cancel(); _ = r.Wait() }()
+		o.Kubeconfig = r.Kubeconfig
+		etcdClient = r.Etcd.Client
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	cfg.QPS, cfg.Burst = -1, 0 // no client-side throttling: measure the server
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	res := &APIResult{Objects: o.Objects, Writers: o.Writers, Watchers: o.Watchers}
+	run := fmt.Sprintf("bench-%d", time.Now().UnixNano()%100000)
+	for _, ns := range []string{run, run + "-watch"} {
+		if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+			return nil, fmt.Errorf("create namespace: %w", err)
+		}
+	}
+	payload := strings.Repeat("x", 1024)
+
+	// API creates from concurrent client-go writers.
+	lat := make([]time.Duration, o.Objects)
+	var next atomic.Int64
+	var firstErr atomic.Value
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := 0; w < o.Writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= o.Objects {
+					return
+				}
+				t0 := time.Now()
+				_, err := client.CoreV1().ConfigMaps(run).Create(ctx, &corev1.ConfigMap{
+					ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("cm-%05d", i)}, Data: map[string]string{"payload": payload},
+				}, metav1.CreateOptions{})
+				lat[i] = time.Since(t0)
+				if err != nil {
+					firstErr.CompareAndSwap(nil, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	apiDur := time.Since(start)
+	if e := firstErr.Load(); e != nil {
+		return nil, fmt.Errorf("create: %v", e)
+	}
+	res.APICreatesPerS = float64(o.Objects) / apiDur.Seconds()
+	res.CreateP50Ms, res.CreateP99Ms = percentile(lat, 0.50), percentile(lat, 0.99)
+
+	// The same keys and bytes straight into the same etcd, as the baseline.
+	if etcdClient != nil {
+		sample, err := client.CoreV1().ConfigMaps(run).Get(ctx, "cm-00000", metav1.GetOptions{})
+		if err != nil {
+			return nil, err
+		}
+		sample.ResourceVersion = ""
+		body, _ := json.Marshal(sample)
+		next.Store(0)
+		start = time.Now()
+		for w := 0; w < o.Writers; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					i := int(next.Add(1)) - 1
+					if i >= o.Objects {
+						return
+					}
+					key := fmt.Sprintf("/bench/registry/configmaps/%s/cm-%05d", run, i)
+					if _, err := etcdClient.Put(ctx, key, string(body)); err != nil {
+						firstErr.CompareAndSwap(nil, err)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		etcdDur := time.Since(start)
+		if e := firstErr.Load(); e != nil {
+			return nil, fmt.Errorf("etcd put: %v", e)
+		}
+		res.EtcdPutsPerS = float64(o.Objects) / etcdDur.Seconds()
+		res.Ratio = res.APICreatesPerS / res.EtcdPutsPerS
+		_, _ = etcdClient.Delete(ctx, "/bench/", clientv3.WithPrefix())
+	}
+
+	if err := watchFanout(ctx, client, run+"-watch", o, res); err != nil {
+		return nil, err
+	}
+	if o.JSON {
+		enc := json.NewEncoder(out)
+		return res, enc.Encode(res)
+	}
+	fmt.Fprintf(out, "%-24s %12s\n", "METRIC", "VALUE")
+	for _, row := range []struct {
+		k string
+		v float64
+	}{
+		{"api_creates_per_s", res.APICreatesPerS}, {"etcd_puts_per_s", res.EtcdPutsPerS}, {"ratio", res.Ratio},
+		{"create_p50_ms", res.CreateP50Ms}, {"create_p99_ms", res.CreateP99Ms}, {"watchers", float64(res.Watchers)},
+		{"watch_delivery_p50_ms", res.WatchDeliveryP50Ms}, {"watch_delivery_p99_ms", res.WatchDeliveryP99Ms},
+	} {
+		fmt.Fprintf(out, "%-24s %12.2f\n", row.k, row.v)
+	}
+	return res, nil
+}
+
+// watchFanout opens o.Watchers watches and measures, per write, the time
+// until every watcher has the event.
+func watchFanout(ctx context.Context, client kubernetes.Interface, ns string, o APIOptions, res *APIResult) error {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	list, err := client.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	type arrival struct {
+		name string
+		at   time.Time
+	}
+	arrivals := make(chan arrival, o.Watchers*4)
+	var wg sync.WaitGroup
+	for i := 0; i < o.Watchers; i++ {
+		w, err := client.CoreV1().ConfigMaps(ns).Watch(wctx, metav1.ListOptions{ResourceVersion: list.ResourceVersion})
+		if err != nil {
+			return fmt.Errorf("watch %d: %w", i, err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer w.Stop()
+			for ev := range w.ResultChan() {
+				if cm, ok := ev.Object.(*corev1.ConfigMap); ok {
+					select {
+					case arrivals <- arrival{cm.Name, time.Now()}:
+					case <-wctx.Done():
+						return
+					}
+				}
+			}
+		}()
+	}
+	var delivery []time.Duration
+	for i := 0; i < o.WatchWrites; i++ {
+		name := fmt.Sprintf("w-%04d", i)
+		t0 := time.Now()
+		if _, err := client.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+			return err
+		}
+		got := 0
+		timeout := time.After(30 * time.Second)
+		for got < o.Watchers {
+			select {
+			case a := <-arrivals:
+				if a.name == name {
+					got++
+					if got == o.Watchers {
+						delivery = append(delivery, a.at.Sub(t0))
+					}
+				}
+			case <-timeout:
+				return fmt.Errorf("write %s reached %d of %d watchers in 30s", name, got, o.Watchers)
+			}
+		}
+	}
+	cancel()
+	wg.Wait()
+	res.WatchDeliveryP50Ms, res.WatchDeliveryP99Ms = percentile(delivery, 0.50), percentile(delivery, 0.99)
+	return nil
+}
