@@ -5,6 +5,7 @@ package testenv
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,7 +23,13 @@ type Env struct {
 	Kubeconfig string
 	Config     *rest.Config
 	Client     kubernetes.Interface
+
+	stopOnce sync.Once
+	stop     func()
 }
+
+// Stop stops the server (and waits for it); cleanup calls it too.
+func (e *Env) Stop() { e.stopOnce.Do(e.stop) }
 
 // Option changes the server's options.
 type Option func(*server.Options)
@@ -41,7 +48,8 @@ func Start(t testing.TB, opts ...Option) *Env {
 		cancel()
 		t.Fatalf("start server: %v", err)
 	}
-	t.Cleanup(func() {
+	env := &Env{Server: r, DataDir: dir}
+	env.stop = func() {
 		cancel()
 		done := make(chan struct{})
 		go func() { _ = r.Wait(); close(done) }()
@@ -50,7 +58,8 @@ func Start(t testing.TB, opts ...Option) *Env {
 		case <-time.After(30 * time.Second):
 			t.Errorf("server did not stop within 30s")
 		}
-	})
+	}
+	t.Cleanup(env.Stop)
 	cfg, err := clientcmd.BuildConfigFromFlags("", r.Kubeconfig)
 	if err != nil {
 		t.Fatalf("load kubeconfig: %v", err)
@@ -60,7 +69,8 @@ func Start(t testing.TB, opts ...Option) *Env {
 	if err != nil {
 		t.Fatalf("clientset: %v", err)
 	}
-	return &Env{Server: r, DataDir: dir, Kubeconfig: r.Kubeconfig, Config: cfg, Client: cs}
+	env.Kubeconfig, env.Config, env.Client = r.Kubeconfig, cfg, cs
+	return env
 }
 
 // Eventually polls cond every 20ms until it returns true or the deadline passes.

@@ -1,0 +1,99 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/skiff-sh/skiff/internal/server"
+	"github.com/skiff-sh/skiff/internal/testenv"
+)
+
+func TestRestartKeepsObjectsCertificatesAndToken(t *testing.T) {
+	dir := t.TempDir()
+	env := testenv.Start(t, func(o *server.Options) { o.DataDir = dir })
+	ctx := context.Background()
+	if _, err := env.Client.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "kept"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ca1, _ := os.ReadFile(filepath.Join(dir, "tls", "ca.crt"))
+	token1 := env.Server.Token
+	stopEnv(t, env)
+
+	env2 := testenv.Start(t, func(o *server.Options) { o.DataDir = dir })
+	if _, err := env2.Client.CoreV1().ConfigMaps("default").Get(ctx, "kept", metav1.GetOptions{}); err != nil {
+		t.Fatalf("object lost across restart: %v", err)
+	}
+	ca2, _ := os.ReadFile(filepath.Join(dir, "tls", "ca.crt"))
+	if string(ca1) != string(ca2) || env2.Server.Token != token1 {
+		t.Fatal("CA or node token changed across restart")
+	}
+}
+
+// stopEnv stops a test server early, as its cleanup would.
+func stopEnv(t *testing.T, env *testenv.Env) {
+	t.Helper()
+	env.Stop()
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestTwoServersShareExternalEtcd runs Debian's etcd and two skiff servers on it.
+func TestTwoServersShareExternalEtcd(t *testing.T) {
+	bin, err := exec.LookPath("etcd")
+	if err != nil {
+		t.Skip("etcd not installed (Debian package etcd-server)")
+	}
+	client, peer := freePort(t), freePort(t)
+	curl, purl := fmt.Sprintf("http://127.0.0.1:%d", client), fmt.Sprintf("http://127.0.0.1:%d", peer)
+	cmd := exec.Command(bin, "--data-dir", t.TempDir(), "--name", "e1",
+		"--listen-client-urls", curl, "--advertise-client-urls", curl,
+		"--listen-peer-urls", purl, "--initial-advertise-peer-urls", purl, "--initial-cluster", "e1="+purl)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+
+	ext := func(o *server.Options) { o.EtcdServers = []string{curl} }
+	a := testenv.Start(t, ext)
+	b := testenv.Start(t, ext)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	w, err := b.Client.CoreV1().ConfigMaps("default").Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	if _, err := a.Client.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "via-a"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		select {
+		case ev := <-w.ResultChan():
+			if cm, ok := ev.Object.(*corev1.ConfigMap); ok && ev.Type == watch.Added && cm.Name == "via-a" {
+				if _, err := b.Client.CoreV1().ConfigMaps("default").Get(ctx, "via-a", metav1.GetOptions{}); err != nil {
+					t.Fatalf("server b cannot read what a wrote: %v", err)
+				}
+				return
+			}
+		case <-ctx.Done():
+			t.Fatal("a write through server a never reached a watch on server b")
+		}
+	}
+}
