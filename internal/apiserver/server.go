@@ -50,21 +50,21 @@ type Config struct {
 
 // Server is the API server.
 type Server struct {
-	cfg        Config
-	tokens     tokenAuth
-	authz      Authorizer
-	resources  []*resourceHandler
-	byGVR      map[schema.GroupVersionResource]*resourceHandler
-	byGR       map[schema.GroupResource]*resourceHandler
-	openapi    *openapi.Documents
-	discovery  *discoveryDocs
-	compacted  atomic.Int64
-	ready      atomic.Bool
-	readOnly   chan struct{}
-	mutating   chan struct{}
-	ipalloc    *ipAllocator
-	handler    http.Handler
-	watcher    clientv3.Watcher
+	cfg       Config
+	tokens    tokenAuth
+	authz     Authorizer
+	resources []*resourceHandler
+	byGVR     map[schema.GroupVersionResource]*resourceHandler
+	byGR      map[schema.GroupResource]*resourceHandler
+	openapi   *openapi.Documents
+	discovery *discoveryDocs
+	compacted atomic.Int64
+	ready     atomic.Bool
+	readOnly  chan struct{}
+	mutating  chan struct{}
+	ipalloc   *ipAllocator
+	handler   http.Handler
+	watcher   clientv3.Watcher
 }
 
 // New builds the server and starts its watch caches; they run until ctx ends.

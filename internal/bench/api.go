@@ -25,26 +25,26 @@ import (
 
 // APIOptions configure `skiff bench api`.
 type APIOptions struct {
-	Kubeconfig string // empty: start a server of our own
-	Objects    int
-	Writers    int
-	Watchers   int
+	Kubeconfig  string // empty: start a server of our own
+	Objects     int
+	Writers     int
+	Watchers    int
 	WatchWrites int
-	JSON       bool
+	JSON        bool
 }
 
 // APIResult is what `skiff bench api --json` prints.
 type APIResult struct {
-	Objects             int     `json:"objects"`
-	Writers             int     `json:"writers"`
-	APICreatesPerS      float64 `json:"api_creates_per_s"`
-	EtcdPutsPerS        float64 `json:"etcd_puts_per_s"`
-	Ratio               float64 `json:"ratio"`
-	CreateP50Ms         float64 `json:"create_p50_ms"`
-	CreateP99Ms         float64 `json:"create_p99_ms"`
-	Watchers            int     `json:"watchers"`
-	WatchDeliveryP50Ms  float64 `json:"watch_delivery_p50_ms"`
-	WatchDeliveryP99Ms  float64 `json:"watch_delivery_p99_ms"`
+	Objects            int     `json:"objects"`
+	Writers            int     `json:"writers"`
+	APICreatesPerS     float64 `json:"api_creates_per_s"`
+	EtcdPutsPerS       float64 `json:"etcd_puts_per_s"`
+	Ratio              float64 `json:"ratio"`
+	CreateP50Ms        float64 `json:"create_p50_ms"`
+	CreateP99Ms        float64 `json:"create_p99_ms"`
+	Watchers           int     `json:"watchers"`
+	WatchDeliveryP50Ms float64 `json:"watch_delivery_p50_ms"`
+	WatchDeliveryP99Ms float64 `json:"watch_delivery_p99_ms"`
 }
 
 func percentile(d []time.Duration, p float64) float64 {

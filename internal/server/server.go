@@ -19,15 +19,15 @@ import (
 
 // Options are `skiff server`'s settings.
 type Options struct {
-	DataDir          string
-	BindAddress      string
-	SecurePort       int // 0 picks a free port
-	WriteKubeconfig  string
-	TLSSANs          []string
-	EtcdServers      []string
-	TokenAuthFile    string
-	ServiceCIDR      string
-	CompactInterval  time.Duration
+	DataDir                                          string
+	BindAddress                                      string
+	SecurePort                                       int // 0 picks a free port
+	WriteKubeconfig                                  string
+	TLSSANs                                          []string
+	EtcdServers                                      []string
+	TokenAuthFile                                    string
+	ServiceCIDR                                      string
+	CompactInterval                                  time.Duration
 	MaxRequestsInFlight, MaxMutatingRequestsInFlight int
 }
 
