@@ -147,6 +147,7 @@ func (h *resourceHandler) apply(w http.ResponseWriter, r *http.Request, req *req
 		return badRequest("PATCH requests with apply content type must have a fieldManager query parameter")
 	}
 	force := q.Get("force") == "true"
+	req.applied = true
 	applied, strictErr, err := decodeBody(mimeYAML, body, h.GVK, h.New())
 	if err != nil {
 		return err

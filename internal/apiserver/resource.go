@@ -375,6 +375,9 @@ func (h *resourceHandler) createObject(ctx context.Context, obj runtime.Object, 
 	if h.PrepareForCreate != nil {
 		h.PrepareForCreate(obj)
 	}
+	if !req.applied {
+		obj = h.trackFields(h.New(), obj, req)
+	}
 	if err := h.admitCreate(ctx, obj, dry); err != nil {
 		return nil, err
 	}
@@ -486,10 +489,27 @@ func (h *resourceHandler) prepareUpdate(obj, cur runtime.Object, req *request) (
 	if h.HasStatus() && req.sub == "" && registry.SpecChanged(obj, cur) {
 		m.SetGeneration(cm.GetGeneration() + 1)
 	}
+	if !req.applied {
+		obj = h.trackFields(cur, obj, req)
+	}
 	if err := h.validate(obj, cur); err != nil {
 		return nil, err
 	}
 	return obj, nil
+}
+
+// trackFields records in managedFields which fields this write's manager
+// set, as upstream does for every write, so later server-side applies see
+// who owns what.
+func (h *resourceHandler) trackFields(live, obj runtime.Object, req *request) runtime.Object {
+	if req.manager == "" {
+		return obj
+	}
+	fm, err := h.fieldManager(req.sub)
+	if err != nil {
+		return obj
+	}
+	return fm.UpdateNoErrors(live, obj, req.manager)
 }
 
 // finishIfDeleted removes an object whose deletion waited only on finalizers

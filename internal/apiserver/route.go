@@ -15,6 +15,8 @@ type request struct {
 	namespace string
 	name      string
 	sub       string
+	manager   string // the field manager recorded in managedFields
+	applied   bool   // server-side apply already recorded the fields
 }
 
 // serveAPI routes everything under /api/ and /apis/.
@@ -61,6 +63,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		}
 		defer release()
 	}
+	req.manager = fieldManagerName(r)
 	req.h.serve(w, r, req)
 }
 
@@ -151,4 +154,20 @@ func (s *Server) admit(verb string) (func(), error) {
 	default:
 		return nil, apierrors.NewTooManyRequests("Too many requests, please try again later.", 1)
 	}
+}
+
+// fieldManagerName is the fieldManager parameter or, as upstream, the user
+// agent's name before its first slash.
+func fieldManagerName(r *http.Request) string {
+	if m := r.URL.Query().Get("fieldManager"); m != "" {
+		return m
+	}
+	ua := r.Header.Get("User-Agent")
+	if i := strings.IndexByte(ua, '/'); i >= 0 {
+		ua = ua[:i]
+	}
+	if len(ua) > 128 {
+		ua = ua[:128]
+	}
+	return ua
 }

@@ -217,10 +217,10 @@ func validatePodSpec(spec *corev1.PodSpec, p *field.Path) field.ErrorList {
 }
 
 var (
-	pullPolicies     = []corev1.PullPolicy{corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever}
-	restartPolicies  = []corev1.ContainerRestartPolicy{corev1.ContainerRestartPolicyAlways, "OnFailure", "Never"}
-	httpSchemes      = []corev1.URIScheme{corev1.URISchemeHTTP, corev1.URISchemeHTTPS}
-	termMsgPolicyMsg = "must be 'File' or 'FallbackToLogsOnError'"
+	pullPolicies    = []corev1.PullPolicy{corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever}
+	restartPolicies = []corev1.ContainerRestartPolicy{corev1.ContainerRestartPolicyAlways, "OnFailure", "Never"}
+	httpSchemes     = []corev1.URIScheme{corev1.URISchemeHTTP, corev1.URISchemeHTTPS}
+	termMsgPolicies = []corev1.TerminationMessagePolicy{corev1.TerminationMessageReadFile, corev1.TerminationMessageFallbackToLogsOnError}
 )
 
 func validateContainers(cs []corev1.Container, init bool, ctx *podContext, p *field.Path) field.ErrorList {
@@ -240,13 +240,7 @@ func validateContainers(cs []corev1.Container, init bool, ctx *podContext, p *fi
 			errs = append(errs, field.Required(cp.Child("image"), ""))
 		}
 		errs = append(errs, oneOf(c.ImagePullPolicy, pullPolicies, cp.Child("imagePullPolicy"))...)
-		switch c.TerminationMessagePolicy {
-		case corev1.TerminationMessageReadFile, corev1.TerminationMessageFallbackToLogsOnError:
-		case "":
-			errs = append(errs, field.Required(cp.Child("terminationMessagePolicy"), termMsgPolicyMsg))
-		default:
-			errs = append(errs, field.Invalid(cp.Child("terminationMessagePolicy"), c.TerminationMessagePolicy, termMsgPolicyMsg))
-		}
+		errs = append(errs, oneOf(c.TerminationMessagePolicy, termMsgPolicies, cp.Child("terminationMessagePolicy"))...)
 		if c.RestartPolicy != nil {
 			errs = append(errs, oneOf(*c.RestartPolicy, restartPolicies, cp.Child("restartPolicy"))...)
 		}
@@ -816,6 +810,15 @@ func validateTaints(taints []corev1.Taint, p *field.Path) field.ErrorList {
 
 // ---- Pod updates ----
 
+// withDefaults returns a defaulted copy of a stored object. Upstream defaults
+// objects as it reads them from storage, so a default added since an object
+// was written does not count as a change to a field that may not change.
+func withDefaults(r *Resource, old runtime.Object) runtime.Object {
+	c := old.DeepCopyObject()
+	r.Default(c)
+	return c
+}
+
 var updatablePodSpecFields = []string{
 	"`spec.containers[*].image`",
 	"`spec.initContainers[*].image`",
@@ -828,7 +831,7 @@ var updatablePodSpecFields = []string{
 // fields above (and removing scheduling gates). Everything else is compared
 // after copying those fields from the old spec.
 func validatePodUpdate(obj, old runtime.Object) field.ErrorList {
-	pod, oldPod := obj.(*corev1.Pod), old.(*corev1.Pod)
+	pod, oldPod := obj.(*corev1.Pod), withDefaults(Pods, old).(*corev1.Pod)
 	specPath := field.NewPath("spec")
 	var errs field.ErrorList
 	for _, cs := range []struct {
@@ -1170,7 +1173,7 @@ func validateJobSpec(spec *batchv1.JobSpec, p *field.Path) field.ErrorList {
 
 // validateJobUpdate: what a job runs and which pods it owns are fixed.
 func validateJobUpdate(obj, old runtime.Object) field.ErrorList {
-	spec, oldSpec := &obj.(*batchv1.Job).Spec, &old.(*batchv1.Job).Spec
+	spec, oldSpec := &obj.(*batchv1.Job).Spec, &withDefaults(Jobs, old).(*batchv1.Job).Spec
 	p := field.NewPath("spec")
 	errs := immutable(spec.Selector, oldSpec.Selector, p.Child("selector"))
 	errs = append(errs, immutable(spec.Template, oldSpec.Template, p.Child("template"))...)

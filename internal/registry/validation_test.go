@@ -418,3 +418,16 @@ func ingress(pathType networkingv1.PathType, path, svc string, port int32) *netw
 		}}}},
 	}}}}
 }
+
+// A pod stored before a default existed may still be updated where allowed:
+// the stored object is compared as if defaulted, as upstream reads it.
+func TestPodUpdateAgainstUndefaultedStoredPod(t *testing.T) {
+	old := testPod() // never defaulted
+	obj := old.DeepCopy()
+	obj.Spec.Containers[0].Image = "nginx:1.27"
+	Pods.Default(obj)
+	expectErrors(t, Pods.ValidateUpdate(obj, old), nil, "")
+	if old.Spec.RestartPolicy != "" {
+		t.Errorf("ValidateUpdate changed the stored pod")
+	}
+}
