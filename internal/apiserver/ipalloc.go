@@ -121,3 +121,19 @@ func (h *resourceHandler) afterDelete(ctx context.Context, obj runtime.Object) {
 		h.server.ipalloc.release(ctx, svc.Spec.ClusterIP)
 	}
 }
+
+// carryAllocated keeps what the server allocated when an update leaves it
+// out, as upstream does: a Service's cluster IPs survive a PUT without them.
+func carryAllocated(obj, cur runtime.Object) {
+	svc, ok := obj.(*corev1.Service)
+	if !ok {
+		return
+	}
+	old := cur.(*corev1.Service)
+	if svc.Spec.ClusterIP == "" {
+		svc.Spec.ClusterIP = old.Spec.ClusterIP
+	}
+	if len(svc.Spec.ClusterIPs) == 0 {
+		svc.Spec.ClusterIPs = old.Spec.ClusterIPs
+	}
+}

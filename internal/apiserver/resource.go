@@ -483,6 +483,7 @@ func (h *resourceHandler) prepareUpdate(obj, cur runtime.Object, req *request) (
 	if cm.GetDeletionTimestamp() != nil && len(m.GetFinalizers()) > len(cm.GetFinalizers()) {
 		return nil, apierrors.NewInvalid(h.GVK.GroupKind(), req.name, field.ErrorList{field.Forbidden(field.NewPath("metadata", "finalizers"), "no new finalizers can be added if the object is being deleted")})
 	}
+	carryAllocated(obj, cur)
 	if h.Default != nil {
 		h.Default(obj)
 	}
