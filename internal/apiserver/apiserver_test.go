@@ -352,3 +352,63 @@ func TestAnonymousRequestsAreUnauthorized(t *testing.T) {
 		t.Fatalf("node token list: %d, want 200", resp.StatusCode)
 	}
 }
+
+func TestTerminatingNamespaceRefusesNewObjects(t *testing.T) {
+	env := testenv.Start(t)
+	ctx := context.Background()
+	nss := env.Client.CoreV1().Namespaces()
+	if _, err := nss.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "doomed"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	held := cm("held", nil)
+	held.Finalizers = []string{"example.com/hold"}
+	cms := env.Client.CoreV1().ConfigMaps("doomed")
+	if _, err := cms.Create(ctx, held, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := nss.Delete(ctx, "doomed", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ns, err := nss.Get(ctx, "doomed", metav1.GetOptions{})
+	if err != nil || ns.Status.Phase != corev1.NamespaceTerminating {
+		t.Fatalf("namespace after delete: %v %v, want Terminating", ns.Status.Phase, err)
+	}
+	if _, err := cms.Create(ctx, cm("new", nil), metav1.CreateOptions{}); !apierrors.IsForbidden(err) {
+		t.Fatalf("create in terminating namespace: %v, want Forbidden", err)
+	}
+	// The namespace controller deletes the content; the finalizer holds it until released.
+	testenv.Eventually(t, 10*time.Second, "held configmap marked for deletion", func() bool {
+		c, err := cms.Get(ctx, "held", metav1.GetOptions{})
+		return err == nil && c.DeletionTimestamp != nil
+	})
+	c, _ := cms.Get(ctx, "held", metav1.GetOptions{})
+	c.Finalizers = nil
+	if _, err := cms.Update(ctx, c, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 20*time.Second, "namespace gone", func() bool {
+		_, err := nss.Get(ctx, "doomed", metav1.GetOptions{})
+		return apierrors.IsNotFound(err)
+	})
+}
+
+func TestDryRunWritesNothing(t *testing.T) {
+	env := testenv.Start(t)
+	ctx := context.Background()
+	cms := env.Client.CoreV1().ConfigMaps("default")
+	if _, err := cms.Create(ctx, cm("dry", nil), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cms.Get(ctx, "dry", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("dry-run create stored the object: %v", err)
+	}
+	if _, err := cms.Create(ctx, cm("real", map[string]string{"k": "1"}), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cms.Delete(ctx, "real", metav1.DeleteOptions{DryRun: []string{metav1.DryRunAll}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cms.Get(ctx, "real", metav1.GetOptions{}); err != nil {
+		t.Fatalf("dry-run delete deleted: %v", err)
+	}
+}

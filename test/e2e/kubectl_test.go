@@ -233,6 +233,16 @@ func TestKubectlWorkflow(t *testing.T) {
 			if _, err := k.try(c, "get", "cm", "later", "-n", ns); err == nil {
 				t.Fatal("deleted configmap still there")
 			}
+
+			// Deleting the namespace deletes what is in it, then the namespace.
+			out = k.run(t, c, "delete", "ns", ns, "--wait", "--timeout=60s")
+			mustContain(t, "delete namespace", out, `namespace "`+ns+`" deleted`)
+			if o, err := k.try(c, "get", "ns", ns); err == nil || !strings.Contains(o, "NotFound") && !strings.Contains(o, "not found") {
+				t.Fatalf("namespace still there after delete --wait: %s", o)
+			}
+			if o, err := k.try(c, "create", "cm", "x", "-n", ns); err == nil {
+				t.Fatalf("created a configmap in a deleted namespace: %s", o)
+			}
 		})
 	}
 }
