@@ -5,6 +5,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -158,16 +159,19 @@ func decodeBody(contentType string, body []byte, gvk schema.GroupVersionKind, in
 		return nil, nil, unsupportedMediaType(contentType)
 	}
 	obj, got, derr := strictCodecs.UniversalDeserializer().Decode(body, &gvk, into)
-	if derr != nil {
-		if runtime.IsStrictDecodingError(derr) && obj != nil {
-			return obj, derr, nil
-		}
+	if derr != nil && !(runtime.IsStrictDecodingError(derr) && obj != nil) {
 		return nil, nil, badRequest(fmt.Sprintf("%s in version %q cannot be handled as a %s: %v", gvk.Kind, gvk.Version, gvk.Kind, derr))
 	}
-	if got != nil && (got.Group != gvk.Group || got.Version != gvk.Version || got.Kind != gvk.Kind) {
+	if got != nil && got.GroupVersion() != gvk.GroupVersion() {
 		return nil, nil, badRequest(fmt.Sprintf("the API version in the data (%s) does not match the expected API version (%s)", got.GroupVersion(), gvk.GroupVersion()))
 	}
-	return obj, nil, nil
+	if got != nil && got.Kind != gvk.Kind {
+		return nil, nil, badRequest(fmt.Sprintf("the kind in the data (%s) does not match the expected kind (%s)", got.Kind, gvk.Kind))
+	}
+	if reflect.TypeOf(obj) != reflect.TypeOf(into) {
+		return nil, nil, badRequest(fmt.Sprintf("the body is a %T, not a %s", obj, gvk.Kind))
+	}
+	return obj, derr, nil
 }
 
 // partialMetadata is the metadata-only form of an object.

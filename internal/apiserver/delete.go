@@ -12,13 +12,10 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/yaml"
 
 	"github.com/skiff-sh/skiff/internal/storage"
 )
-
-type typesUID = types.UID
 
 // deleteOptions reads DeleteOptions from the body (any codec) or the query.
 func deleteOptions(r *http.Request) (*metav1.DeleteOptions, error) {
@@ -107,9 +104,6 @@ func (h *resourceHandler) deleteObject(ctx context.Context, namespace, name stri
 	ns, isNS := cur.(*corev1.Namespace)
 	pending := len(cm.GetFinalizers()) > 0 || grace > 0 || (isNS && len(ns.Spec.Finalizers) > 0)
 	if !pending {
-		if cm.GetDeletionTimestamp() != nil && cm.GetDeletionGracePeriodSeconds() != nil && *cm.GetDeletionGracePeriodSeconds() > 0 && !isPod(cur) {
-			return cur, false, nil
-		}
 		if dry {
 			return cur, true, nil
 		}
@@ -152,8 +146,6 @@ func (h *resourceHandler) deleteObject(ctx context.Context, namespace, name stri
 	}
 	return out, false, nil
 }
-
-func isPod(obj runtime.Object) bool { _, ok := obj.(*corev1.Pod); return ok }
 
 func checkPreconditions(h *resourceHandler, obj runtime.Object, p *metav1.Preconditions) error {
 	if p == nil {

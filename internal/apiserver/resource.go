@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/managedfields"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -355,7 +355,7 @@ func (h *resourceHandler) createObject(ctx context.Context, obj runtime.Object, 
 			return nil, err
 		}
 	}
-	m.SetUID(uuidUID())
+	m.SetUID(types.UID(uuid.NewString()))
 	m.SetCreationTimestamp(metav1.Now())
 	m.SetResourceVersion("")
 	m.SetDeletionTimestamp(nil)
@@ -395,8 +395,6 @@ func (h *resourceHandler) createObject(ctx context.Context, obj runtime.Object, 
 	}
 	return out, nil
 }
-
-func uuidUID() (uid typesUID) { return typesUID(uuid.New().String()) }
 
 func (h *resourceHandler) update(w http.ResponseWriter, r *http.Request, req *request) error {
 	if req.sub == "scale" {
@@ -556,5 +554,3 @@ func (s *Server) namespaceAccepts(ctx context.Context, ns string) error {
 	}
 	return nil
 }
-
-func trimLower(s string) string { return strings.ToLower(strings.TrimSpace(s)) }

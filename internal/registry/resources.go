@@ -30,7 +30,7 @@ var (
 				"spec.nodeName": p.Spec.NodeName, "spec.restartPolicy": string(p.Spec.RestartPolicy),
 				"spec.schedulerName": p.Spec.SchedulerName, "spec.serviceAccountName": p.Spec.ServiceAccountName,
 				"spec.hostNetwork": boolString(p.Spec.HostNetwork),
-				"status.phase": string(p.Status.Phase), "status.podIP": p.Status.PodIP,
+				"status.phase":     string(p.Status.Phase), "status.podIP": p.Status.PodIP,
 				"status.nominatedNodeName": p.Status.NominatedNodeName,
 			}
 		}})
@@ -45,12 +45,12 @@ var (
 			s := o.(*corev1.Service)
 			return fields.Set{"spec.clusterIP": s.Spec.ClusterIP, "spec.type": string(s.Spec.Type)}
 		}})
-	Endpoints = register(&Resource{GVK: core("Endpoints"), Plural: "endpoints", Singular: "endpoints", ShortNames: []string{"ep"}, Namespaced: true})
+	Endpoints  = register(&Resource{GVK: core("Endpoints"), Plural: "endpoints", Singular: "endpoints", ShortNames: []string{"ep"}, Namespaced: true})
 	ConfigMaps = register(&Resource{GVK: core("ConfigMap"), Plural: "configmaps", ShortNames: []string{"cm"}, Namespaced: true})
-	Secrets = register(&Resource{GVK: core("Secret"), Plural: "secrets", Namespaced: true,
+	Secrets    = register(&Resource{GVK: core("Secret"), Plural: "secrets", Namespaced: true,
 		Fields: func(o runtime.Object) fields.Set { return fields.Set{"type": string(o.(*corev1.Secret).Type)} }})
 	ServiceAccounts = register(&Resource{GVK: core("ServiceAccount"), Plural: "serviceaccounts", ShortNames: []string{"sa"}, Namespaced: true})
-	Events = register(&Resource{GVK: core("Event"), Plural: "events", ShortNames: []string{"ev"}, Namespaced: true,
+	Events          = register(&Resource{GVK: core("Event"), Plural: "events", ShortNames: []string{"ev"}, Namespaced: true,
 		Fields: func(o runtime.Object) fields.Set {
 			e := o.(*corev1.Event)
 			return fields.Set{
@@ -83,9 +83,9 @@ var (
 	CronJobs = register(&Resource{GVK: batchv1.SchemeGroupVersion.WithKind("CronJob"), Plural: "cronjobs", ShortNames: []string{"cj"},
 		Categories: []string{"all"}, Namespaced: true, Subresources: []string{"status"}, ResetStatusOnCreate: true})
 
-	Leases = register(&Resource{GVK: coordinationv1.SchemeGroupVersion.WithKind("Lease"), Plural: "leases", Namespaced: true})
+	Leases         = register(&Resource{GVK: coordinationv1.SchemeGroupVersion.WithKind("Lease"), Plural: "leases", Namespaced: true})
 	EndpointSlices = register(&Resource{GVK: discoveryv1.SchemeGroupVersion.WithKind("EndpointSlice"), Plural: "endpointslices", Namespaced: true})
-	Ingresses = register(&Resource{GVK: networkingv1.SchemeGroupVersion.WithKind("Ingress"), Plural: "ingresses", ShortNames: []string{"ing"},
+	Ingresses      = register(&Resource{GVK: networkingv1.SchemeGroupVersion.WithKind("Ingress"), Plural: "ingresses", ShortNames: []string{"ing"},
 		Namespaced: true, Subresources: []string{"status"}, ResetStatusOnCreate: true})
 	IngressClasses = register(&Resource{GVK: networkingv1.SchemeGroupVersion.WithKind("IngressClass"), Plural: "ingressclasses"})
 )

@@ -123,11 +123,9 @@ func (c *cache) run(ctx context.Context, rev int64) {
 		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 		ch := c.watcher.Watch(wctx, c.store.prefix, clientv3.WithPrefix(), clientv3.WithPrevKV(),
 			clientv3.WithRev(rev+1), clientv3.WithProgressNotify())
-		var failed bool
 		for resp := range ch {
 			if err := resp.Err(); err != nil {
 				slog.Warn("watch cache lost its etcd watch; reloading", "prefix", c.store.prefix, "err", err)
-				failed = true
 				break
 			}
 			if resp.IsProgressNotify() {
@@ -149,19 +147,18 @@ func (c *cache) run(ctx context.Context, rev int64) {
 		if ctx.Err() != nil {
 			break
 		}
-		if failed || true {
-			// Reload the state and resume; clients see the difference as events.
-			for ctx.Err() == nil {
-				r, err := c.load(ctx)
-				if err == nil {
-					rev = r
-					break
-				}
-				slog.Warn("watch cache reload failed", "prefix", c.store.prefix, "err", err)
-				select {
-				case <-ctx.Done():
-				case <-time.After(time.Second):
-				}
+		// The etcd watch ended (compaction, lost leader, closed stream):
+		// reload the state and resume; clients see the difference as events.
+		for ctx.Err() == nil {
+			r, err := c.load(ctx)
+			if err == nil {
+				rev = r
+				break
+			}
+			slog.Warn("watch cache reload failed", "prefix", c.store.prefix, "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
 			}
 		}
 	}

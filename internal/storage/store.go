@@ -189,8 +189,9 @@ func (s *Store) GuaranteedUpdate(ctx context.Context, key, name string, fn Updat
 	}
 }
 
-// Delete removes the object if it still is at the revision of current (when
-// current is given) and returns the deleted object.
+// Delete removes the object, if it still has the given uid (when given) and
+// precheck accepts it, and returns the deleted object. A write in between
+// makes it read and check again.
 func (s *Store) Delete(ctx context.Context, key, name string, uid types.UID, precheck func(runtime.Object) error) (runtime.Object, error) {
 	for attempt := 0; ; attempt++ {
 		resp, err := s.client.Get(ctx, key)
