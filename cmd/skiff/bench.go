@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 
 	"github.com/spf13/cobra"
 
@@ -13,6 +14,7 @@ import (
 func newBenchCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "bench", Short: "Measure skiff (see subcommands)"}
 	var o bench.APIOptions
+	var cpuProfile string
 	api := &cobra.Command{
 		Use:   "api",
 		Short: "API create throughput against raw etcd, create latency, and watch fan-out",
@@ -20,6 +22,17 @@ func newBenchCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 			defer stop()
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
 			_, err := bench.RunAPI(ctx, o, os.Stdout)
 			return err
 		},
@@ -31,6 +44,7 @@ func newBenchCommand() *cobra.Command {
 	f.IntVar(&o.Watchers, "watchers", 1000, "concurrent watches for the fan-out figure")
 	f.IntVar(&o.WatchWrites, "watch-writes", 200, "writes timed through the watchers")
 	f.BoolVar(&o.JSON, "json", false, "print one JSON object")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (server and clients) here")
 	cmd.AddCommand(api)
 	return cmd
 }

@@ -12,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
@@ -411,4 +413,94 @@ func TestDryRunWritesNothing(t *testing.T) {
 	if _, err := cms.Get(ctx, "real", metav1.GetOptions{}); err != nil {
 		t.Fatalf("dry-run delete deleted: %v", err)
 	}
+}
+
+func TestBindingScaleEvictionAndTables(t *testing.T) {
+	env := testenv.Start(t)
+	ctx := context.Background()
+	pods := env.Client.CoreV1().Pods("default")
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "b"}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "x"}}}}
+	if _, err := pods.Create(ctx, p, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	bind := &corev1.Binding{ObjectMeta: metav1.ObjectMeta{Name: "b"}, Target: corev1.ObjectReference{Kind: "Node", Name: "n1"}}
+	if err := pods.Bind(ctx, bind, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := pods.Get(ctx, "b", metav1.GetOptions{})
+	if got.Spec.NodeName != "n1" {
+		t.Fatalf("after binding nodeName = %q", got.Spec.NodeName)
+	}
+	if err := pods.Bind(ctx, bind, metav1.CreateOptions{}); !apierrors.IsConflict(err) {
+		t.Fatalf("second binding: %v, want Conflict", err)
+	}
+
+	// A table with upstream's pod columns, wide ones at priority 1.
+	code, body := rawAccept(t, env, "/api/v1/namespaces/default/pods", "application/json;as=Table;v=v1;g=meta.k8s.io")
+	if code != 200 || !strings.Contains(body, `"kind":"Table"`) || !strings.Contains(body, `"name":"Restarts"`) ||
+		!strings.Contains(body, `"name":"Node","type":"string","format":"","description"`) || !strings.Contains(body, `"PartialObjectMetadata"`) {
+		t.Fatalf("pod table: %d %s", code, body)
+	}
+	code, _ = rawAccept(t, env, "/api/v1/namespaces/default/pods", "application/vnd.kubernetes.protobuf")
+	if code != 200 {
+		t.Fatalf("protobuf list: %d", code)
+	}
+
+	zero := int64(0)
+	ev := &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: "b"}, DeleteOptions: &metav1.DeleteOptions{GracePeriodSeconds: &zero}}
+	if err := pods.EvictV1(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pods.Get(ctx, "b", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("evicted pod: %v, want NotFound", err)
+	}
+
+	deps := env.Client.AppsV1().Deployments("default")
+	labels := map[string]string{"app": "s"}
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "s"}, Spec: appsv1.DeploymentSpec{
+		Selector: &metav1.LabelSelector{MatchLabels: labels},
+		Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "x"}}}}}}
+	if _, err := deps.Create(ctx, d, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sc, err := deps.GetScale(ctx, "s", metav1.GetOptions{})
+	if err != nil || sc.Spec.Replicas != 1 || sc.Status.Selector != "app=s" {
+		t.Fatalf("scale: %+v %v", sc, err)
+	}
+	sc.Spec.Replicas = 4
+	if _, err := deps.UpdateScale(ctx, "s", sc, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := deps.Get(ctx, "s", metav1.GetOptions{}); *d.Spec.Replicas != 4 || d.Generation != 2 {
+		t.Fatalf("after scale: replicas %d generation %d, want 4 and 2", *d.Spec.Replicas, d.Generation)
+	}
+	// A status write changes only status.
+	d, _ = deps.Get(ctx, "s", metav1.GetOptions{})
+	d.Status.Replicas = 7
+	d.Spec.Paused = true
+	if _, err := deps.UpdateStatus(ctx, d, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	d, _ = deps.Get(ctx, "s", metav1.GetOptions{})
+	if d.Status.Replicas != 7 || d.Spec.Paused {
+		t.Fatalf("status update: status.replicas %d paused %v, want 7 and false", d.Status.Replicas, d.Spec.Paused)
+	}
+}
+
+func rawAccept(t *testing.T, env *testenv.Env, path, accept string) (int, string) {
+	t.Helper()
+	tc, err := rest.TLSConfigFor(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tc}}
+	req, _ := http.NewRequest("GET", env.Config.Host+path, nil)
+	req.Header.Set("Accept", accept)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }

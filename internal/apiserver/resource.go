@@ -485,7 +485,7 @@ func (h *resourceHandler) prepareUpdate(obj, cur runtime.Object, req *request) (
 	if h.Default != nil {
 		h.Default(obj)
 	}
-	if h.HasStatus() && req.sub == "" && registry.SpecChanged(obj, cur) {
+	if h.HasStatus() && req.sub != "status" && registry.SpecChanged(obj, cur) {
 		m.SetGeneration(cm.GetGeneration() + 1)
 	}
 	if !req.applied {
