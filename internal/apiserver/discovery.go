@@ -20,6 +20,7 @@ var (
 		"binding":  {&schema.GroupVersionKind{Version: "v1", Kind: "Binding"}, []string{"create"}},
 		"eviction": {&schema.GroupVersionKind{Group: "policy", Version: "v1", Kind: "Eviction"}, []string{"create"}},
 		"finalize": {nil, []string{"update"}},
+		"log":      {nil, []string{"get"}},
 	}
 )
 

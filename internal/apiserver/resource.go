@@ -132,6 +132,9 @@ func toPartial(obj runtime.Object) runtime.Object {
 }
 
 func (h *resourceHandler) get(w http.ResponseWriter, r *http.Request, req *request) error {
+	if req.sub == "log" {
+		return h.server.proxyLog(w, r, req)
+	}
 	obj, err := h.store.Get(r.Context(), h.key(req), req.name)
 	if err != nil {
 		return err

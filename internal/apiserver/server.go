@@ -46,6 +46,10 @@ type Config struct {
 	MaxRequestsInFlight, MaxMutatingRequestsInFlight int
 	// CompactInterval is how often old etcd revisions are compacted (0 disables).
 	CompactInterval time.Duration
+	// KubeletClientCert is presented to agents' kubelet ports (logs, exec).
+	KubeletClientCert *tls.Certificate
+	// CAPEM is served at /cacerts so joining agents can check it against their token.
+	CAPEM []byte
 }
 
 // Server is the API server.
@@ -205,6 +209,10 @@ func (s *Server) Compact(ctx context.Context, rev int64) error {
 func (s *Server) buildHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/version", s.serveVersion)
+	mux.HandleFunc("/cacerts", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-pem-file")
+		_, _ = w.Write(s.cfg.CAPEM)
+	})
 	mux.HandleFunc("/healthz", s.serveHealth)
 	mux.HandleFunc("/livez", s.serveHealth)
 	mux.HandleFunc("/readyz", s.serveHealth)
@@ -231,7 +239,7 @@ func (s *Server) buildHandler() http.Handler {
 // system:public-info-viewer role allows.
 func publicPath(p string) bool {
 	switch p {
-	case "/version", "/healthz", "/livez", "/readyz":
+	case "/version", "/healthz", "/livez", "/readyz", "/cacerts":
 		return true
 	}
 	return strings.HasPrefix(p, "/healthz/") || strings.HasPrefix(p, "/livez/") || strings.HasPrefix(p, "/readyz/")

@@ -4,6 +4,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/skiff-sh/skiff/internal/agent"
 	"github.com/skiff-sh/skiff/internal/apiserver"
 	"github.com/skiff-sh/skiff/internal/certs"
 	"github.com/skiff-sh/skiff/internal/etcd"
@@ -87,7 +89,20 @@ func Start(ctx context.Context, o Options) (*Running, error) {
 	if err != nil {
 		return nil, err
 	}
-	token, err := certs.EnsureToken(filepath.Join(o.DataDir, "token"))
+	secret, err := certs.EnsureToken(filepath.Join(o.DataDir, "tls", "join-secret"))
+	if err != nil {
+		return nil, err
+	}
+	// The join token names the CA's hash, so agents can trust this server.
+	token := agent.JoinToken(pki.CAPEM, secret)
+	if err := os.WriteFile(filepath.Join(o.DataDir, "token"), []byte(token+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("write node token: %w", err)
+	}
+	kcCert, kcKey, err := pki.IssueClient("system:kube-apiserver-kubelet-client", []string{"system:masters"}, 0)
+	if err != nil {
+		return nil, err
+	}
+	kubeletClient, err := tls.X509KeyPair(kcCert, kcKey)
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +126,7 @@ func Start(ctx context.Context, o Options) (*Running, error) {
 	srvCtx, cancel := context.WithCancel(ctx)
 	api, err := apiserver.New(srvCtx, apiserver.Config{
 		Etcd: backend.Client, ServingCert: pki.ServingCert, ClientCAs: pki.ClientCAPool(), Tokens: tokens,
-		ServiceCIDR: cidr, CompactInterval: o.CompactInterval,
+		ServiceCIDR: cidr, CompactInterval: o.CompactInterval, KubeletClientCert: &kubeletClient, CAPEM: pki.CAPEM,
 		MaxRequestsInFlight: o.MaxRequestsInFlight, MaxMutatingRequestsInFlight: o.MaxMutatingRequestsInFlight,
 	})
 	if err != nil {

@@ -1,0 +1,258 @@
+package agent
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+)
+
+// KubeletVersion is what nodes report as their kubelet version.
+const KubeletVersion = "v1.37.2-skiff"
+
+// leaseDuration is how long a node's lease is valid; it is renewed every leaseRenew.
+const (
+	leaseDuration = 40
+	leaseRenew    = 10 * time.Second
+)
+
+// nodeIP picks the address pods on this node are reached at: the first
+// global IPv4 address, else loopback.
+func nodeIP() string {
+	addrs, err := net.InterfaceAddrs()
+	if err == nil {
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil && ipn.IP.IsGlobalUnicast() {
+				return ipn.IP.String()
+			}
+		}
+	}
+	return "127.0.0.1"
+}
+
+func memTotal() int64 {
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) >= 2 && fields[0] == "MemTotal:" {
+			kb, _ := strconv.ParseInt(fields[1], 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}
+
+func diskTotal(path string) int64 {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(path, &st); err != nil {
+		return 0
+	}
+	return int64(st.Blocks) * int64(st.Bsize)
+}
+
+func kernelVersion() string {
+	var u syscall.Utsname
+	if err := syscall.Uname(&u); err != nil {
+		return ""
+	}
+	b := make([]byte, 0, len(u.Release))
+	for _, c := range u.Release {
+		if c == 0 {
+			break
+		}
+		b = append(b, byte(c))
+	}
+	return string(b)
+}
+
+func osImage() string {
+	data, err := os.ReadFile("/etc/os-release")
+	if err != nil {
+		return "Linux"
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "PRETTY_NAME="); ok {
+			return strings.Trim(v, `"`)
+		}
+	}
+	return "Linux"
+}
+
+// nodeStatus describes this machine as the kubelet does.
+func (a *Agent) nodeStatus(now metav1.Time, old *corev1.NodeStatus) corev1.NodeStatus {
+	capacity := corev1.ResourceList{
+		corev1.ResourceCPU:              *resource.NewQuantity(int64(runtime.NumCPU()), resource.DecimalSI),
+		corev1.ResourceMemory:           *resource.NewQuantity(memTotal(), resource.BinarySI),
+		corev1.ResourceEphemeralStorage: *resource.NewQuantity(diskTotal(a.opts.RootDir), resource.BinarySI),
+		corev1.ResourcePods:             *resource.NewQuantity(110, resource.DecimalSI),
+	}
+	hostname, _ := os.Hostname()
+	st := corev1.NodeStatus{
+		Capacity:    capacity,
+		Allocatable: capacity.DeepCopy(),
+		Phase:       "",
+		Addresses:   []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: a.ip}, {Type: corev1.NodeHostName, Address: hostname}},
+		DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: int32(a.opts.KubeletPort)}},
+		NodeInfo: corev1.NodeSystemInfo{
+			MachineID: machineID(), KernelVersion: kernelVersion(), OSImage: osImage(),
+			ContainerRuntimeVersion: "process://0.1.0", KubeletVersion: KubeletVersion,
+			OperatingSystem: runtime.GOOS, Architecture: runtime.GOARCH,
+		},
+	}
+	conds := []struct {
+		t       corev1.NodeConditionType
+		status  corev1.ConditionStatus
+		reason  string
+		message string
+	}{
+		{corev1.NodeMemoryPressure, corev1.ConditionFalse, "KubeletHasSufficientMemory", "kubelet has sufficient memory available"},
+		{corev1.NodeDiskPressure, corev1.ConditionFalse, "KubeletHasNoDiskPressure", "kubelet has no disk pressure"},
+		{corev1.NodePIDPressure, corev1.ConditionFalse, "KubeletHasSufficientPID", "kubelet has sufficient PID available"},
+		{corev1.NodeReady, corev1.ConditionTrue, "KubeletReady", "kubelet is posting ready status"},
+	}
+	for _, c := range conds {
+		nc := corev1.NodeCondition{Type: c.t, Status: c.status, Reason: c.reason, Message: c.message, LastHeartbeatTime: now, LastTransitionTime: now}
+		if old != nil {
+			for _, o := range old.Conditions {
+				if o.Type == c.t && o.Status == c.status {
+					nc.LastTransitionTime = o.LastTransitionTime
+				}
+			}
+		}
+		st.Conditions = append(st.Conditions, nc)
+	}
+	return st
+}
+
+func machineID() string {
+	b, _ := os.ReadFile("/etc/machine-id")
+	return strings.TrimSpace(string(b))
+}
+
+// register creates or refreshes this node's Node object.
+func (a *Agent) register(ctx context.Context) error {
+	nodes := a.client.CoreV1().Nodes()
+	labels := map[string]string{
+		corev1.LabelHostname: a.opts.NodeName, corev1.LabelOSStable: runtime.GOOS, corev1.LabelArchStable: runtime.GOARCH,
+		"beta.kubernetes.io/os": runtime.GOOS, "beta.kubernetes.io/arch": runtime.GOARCH,
+	}
+	for k, v := range a.opts.NodeLabels {
+		labels[k] = v
+	}
+	now := metav1.Now()
+	node, err := nodes.Get(ctx, a.opts.NodeName, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		node = &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: a.opts.NodeName, Labels: labels}, Spec: corev1.NodeSpec{Taints: a.opts.Taints}}
+		node.Status = a.nodeStatus(now, nil)
+		created, err := nodes.Create(ctx, node, metav1.CreateOptions{})
+		if err != nil {
+			return fmt.Errorf("register node %s: %w", a.opts.NodeName, err)
+		}
+		node = created
+	} else if err != nil {
+		return fmt.Errorf("get node %s: %w", a.opts.NodeName, err)
+	} else {
+		changed := false
+		for k, v := range labels {
+			if node.Labels[k] != v {
+				if node.Labels == nil {
+					node.Labels = map[string]string{}
+				}
+				node.Labels[k], changed = v, true
+			}
+		}
+		if changed {
+			if node, err = nodes.Update(ctx, node, metav1.UpdateOptions{}); err != nil {
+				return fmt.Errorf("update node %s labels: %w", a.opts.NodeName, err)
+			}
+		}
+	}
+	node.Status = a.nodeStatus(now, &node.Status)
+	if _, err := nodes.UpdateStatus(ctx, node, metav1.UpdateOptions{}); err != nil {
+		return fmt.Errorf("update node %s status: %w", a.opts.NodeName, err)
+	}
+	a.nodeUID = node.UID
+	return nil
+}
+
+// heartbeat renews the lease every leaseRenew and posts node status every minute.
+func (a *Agent) heartbeat(ctx context.Context) {
+	lease := time.NewTicker(leaseRenew)
+	defer lease.Stop()
+	status := time.NewTicker(time.Minute)
+	defer status.Stop()
+	a.renewLease(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-lease.C:
+			a.renewLease(ctx)
+		case <-status.C:
+			if err := a.postStatus(ctx); err != nil {
+				a.log.Warn("post node status", "err", err)
+			}
+		}
+	}
+}
+
+func (a *Agent) postStatus(ctx context.Context) error {
+	nodes := a.client.CoreV1().Nodes()
+	node, err := nodes.Get(ctx, a.opts.NodeName, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return a.register(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	node.Status = a.nodeStatus(metav1.Now(), &node.Status)
+	_, err = nodes.UpdateStatus(ctx, node, metav1.UpdateOptions{})
+	return err
+}
+
+func (a *Agent) renewLease(ctx context.Context) {
+	leases := a.client.CoordinationV1().Leases(corev1.NamespaceNodeLease)
+	now := metav1.NewMicroTime(time.Now())
+	l, err := leases.Get(ctx, a.opts.NodeName, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		l = &coordinationv1.Lease{
+			ObjectMeta: metav1.ObjectMeta{Name: a.opts.NodeName, Namespace: corev1.NamespaceNodeLease,
+				OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: a.opts.NodeName, UID: a.nodeUID}}},
+			Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To(a.opts.NodeName), LeaseDurationSeconds: ptr.To(int32(leaseDuration)), RenewTime: &now},
+		}
+		if _, err := leases.Create(ctx, l, metav1.CreateOptions{}); err != nil && ctx.Err() == nil {
+			a.log.Warn("create node lease", "err", err)
+		}
+		return
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			a.log.Warn("get node lease", "err", err)
+		}
+		return
+	}
+	l.Spec.RenewTime = &now
+	l.Spec.HolderIdentity = ptr.To(a.opts.NodeName)
+	l.Spec.LeaseDurationSeconds = ptr.To(int32(leaseDuration))
+	if _, err := leases.Update(ctx, l, metav1.UpdateOptions{}); err != nil && ctx.Err() == nil {
+		a.log.Warn("renew node lease", "err", err)
+	}
+}

@@ -1,0 +1,149 @@
+package agent
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// startServer serves the kubelet port: /healthz for anyone, and container
+// logs for clients holding a certificate from the cluster CA (the API server).
+func (a *Agent) startServer(ctx context.Context) (*http.Server, error) {
+	cert, err := selfSigned(a.opts.NodeName, a.ip)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if len(a.opts.ClientCAPEM) > 0 && !pool.AppendCertsFromPEM(a.opts.ClientCAPEM) {
+		return nil, fmt.Errorf("kubelet server: bad client CA")
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") })
+	mux.HandleFunc("/containerLogs/", a.requireClientCert(a.serveLogs))
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool,
+			ClientAuth: tls.VerifyClientCertIfGiven, MinVersion: tls.VersionTLS12},
+		BaseContext: func(net.Listener) context.Context { return ctx },
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(a.opts.KubeletPort)))
+	if err != nil {
+		return nil, fmt.Errorf("kubelet port %d: %w", a.opts.KubeletPort, err)
+	}
+	go func() { _ = srv.Serve(tls.NewListener(l, srv.TLSConfig)) }()
+	return srv, nil
+}
+
+func (a *Agent) requireClientCert(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
+			http.Error(w, "Unauthorized", http.StatusUnauthorized)
+			return
+		}
+		h(w, r)
+	}
+}
+
+// serveLogs answers /containerLogs/<namespace>/<pod>/<container>.
+func (a *Agent) serveLogs(w http.ResponseWriter, r *http.Request) {
+	parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/containerLogs/"), "/")
+	if len(parts) != 3 {
+		http.Error(w, "want /containerLogs/<namespace>/<pod>/<container>", http.StatusBadRequest)
+		return
+	}
+	ns, name, container := parts[0], parts[1], parts[2]
+	pod, err := a.pods.Pods(ns).Get(name)
+	if err != nil {
+		http.Error(w, fmt.Sprintf("pod %s/%s not found on node %s", ns, name, a.opts.NodeName), http.StatusNotFound)
+		return
+	}
+	q := r.URL.Query()
+	o := logOptions{follow: q.Get("follow") == "true", timestamps: q.Get("timestamps") == "true", tail: -1}
+	if v := q.Get("tailLines"); v != "" {
+		o.tail, _ = strconv.ParseInt(v, 10, 64)
+	}
+	if v := q.Get("limitBytes"); v != "" {
+		o.limitBytes, _ = strconv.ParseInt(v, 10, 64)
+	}
+	if v := q.Get("sinceSeconds"); v != "" {
+		s, _ := strconv.ParseInt(v, 10, 64)
+		o.since = time.Now().Add(-time.Duration(s) * time.Second)
+	}
+	if v := q.Get("sinceTime"); v != "" {
+		o.since, _ = time.Parse(time.RFC3339, v)
+	}
+	w2 := &podWorker{a: a, uid: pod.UID}
+	pcs, err := w2.containers(r.Context())
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	s := pcs.latest(container)
+	if q.Get("previous") == "true" {
+		s = pcs.previous(container)
+		if s == nil {
+			http.Error(w, fmt.Sprintf("previous terminated container %q in pod %q not found", container, name), http.StatusBadRequest)
+			return
+		}
+	}
+	if s == nil {
+		http.Error(w, fmt.Sprintf("container %q in pod %q is waiting to start: ContainerCreating", container, name), http.StatusBadRequest)
+		return
+	}
+	id := s.Id
+	running := func() bool {
+		st, err := a.rt.ContainerStatus(r.Context(), id, false)
+		return err == nil && st.Status.State == runtimeapi.ContainerState_CONTAINER_RUNNING
+	}
+	w.Header().Set("Content-Type", "text/plain")
+	fw := flushWriter{w}
+	_ = writeLogs(r.Context(), s.LogPath, o, fw, running)
+}
+
+type flushWriter struct{ w http.ResponseWriter }
+
+func (f flushWriter) Write(p []byte) (int, error) { return f.w.Write(p) }
+func (f flushWriter) Flush() {
+	if fl, ok := f.w.(http.Flusher); ok {
+		fl.Flush()
+	}
+}
+
+// selfSigned makes the kubelet port's serving certificate. The API server,
+// like upstream's by default, does not verify kubelet serving certificates;
+// what protects this port is the client certificate it requires.
+func selfSigned(name, ip string) (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	tmpl := &x509.Certificate{
+		SerialNumber: serial, Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(365 * 24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames: []string{name, "localhost"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+	}
+	if p := net.ParseIP(ip); p != nil {
+		tmpl.IPAddresses = append(tmpl.IPAddresses, p)
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+}
