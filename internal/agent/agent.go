@@ -17,12 +17,12 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
-	"k8s.io/client-go/kubernetes/scheme"
 	criapi "k8s.io/cri-api/pkg/apis"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -235,4 +235,6 @@ func (a *Agent) collectOrphans(ctx context.Context) {
 	}
 }
 
-func (a *Agent) podDir(uid types.UID) string { return filepath.Join(a.opts.RootDir, "pods", string(uid)) }
+func (a *Agent) podDir(uid types.UID) string {
+	return filepath.Join(a.opts.RootDir, "pods", string(uid))
+}

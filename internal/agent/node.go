@@ -106,10 +106,10 @@ func (a *Agent) nodeStatus(now metav1.Time, old *corev1.NodeStatus) corev1.NodeS
 	}
 	hostname, _ := os.Hostname()
 	st := corev1.NodeStatus{
-		Capacity:    capacity,
-		Allocatable: capacity.DeepCopy(),
-		Phase:       "",
-		Addresses:   []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: a.ip}, {Type: corev1.NodeHostName, Address: hostname}},
+		Capacity:        capacity,
+		Allocatable:     capacity.DeepCopy(),
+		Phase:           "",
+		Addresses:       []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: a.ip}, {Type: corev1.NodeHostName, Address: hostname}},
 		DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: int32(a.opts.KubeletPort)}},
 		NodeInfo: corev1.NodeSystemInfo{
 			MachineID: machineID(), KernelVersion: kernelVersion(), OSImage: osImage(),
