@@ -19,7 +19,8 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServerCommand(), newKubectlCommand(), newVersionCommand(), newBenchCommand())
+	root.AddCommand(newServerCommand(), newAgentCommand(), newResetCommand(), newShimCommand(),
+		newKubectlCommand(), newVersionCommand(), newBenchCommand())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "skiff:", err)
 		os.Exit(1)

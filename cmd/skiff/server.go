@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -18,12 +19,24 @@ import (
 func newServerCommand() *cobra.Command {
 	var o server.Options
 	var etcdServers string
+	var af agentFlags
+	var disableAgent bool
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the API server (with embedded etcd unless --etcd-servers is given)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.EtcdServers = etcd.SplitServers(etcdServers)
+			if !disableAgent {
+				if af.rootDir == "" {
+					af.rootDir = filepath.Join(o.DataDir, "agent")
+				}
+				ao, err := af.options()
+				if err != nil {
+					return err
+				}
+				o.Agent = &ao
+			}
 			slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
@@ -48,5 +61,7 @@ func newServerCommand() *cobra.Command {
 	f.DurationVar(&o.CompactInterval, "etcd-compaction-interval", 5*time.Minute, "how often old etcd revisions are compacted (0 disables)")
 	f.IntVar(&o.MaxRequestsInFlight, "max-requests-inflight", 400, "concurrent non-mutating requests before 429")
 	f.IntVar(&o.MaxMutatingRequestsInFlight, "max-mutating-requests-inflight", 200, "concurrent mutating requests before 429")
+	f.BoolVar(&disableAgent, "disable-agent", false, "do not run a node agent in this process")
+	af.register(cmd, "")
 	return cmd
 }

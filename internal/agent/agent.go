@@ -56,6 +56,8 @@ type Agent struct {
 	recorder record.EventRecorder
 	pods     corelisters.PodLister
 
+	probes *prober
+
 	mu      sync.Mutex
 	workers map[types.UID]*podWorker
 	wg      sync.WaitGroup
@@ -80,11 +82,13 @@ func New(opts Options) (*Agent, error) {
 	if ip == "" {
 		ip = nodeIP()
 	}
-	return &Agent{
+	a := &Agent{
 		opts: opts, client: client, rt: opts.Runtime, images: opts.Images, ip: ip,
 		log:     slog.Default().With("node", opts.NodeName),
 		workers: map[types.UID]*podWorker{},
-	}, nil
+	}
+	a.probes = newProber(a)
+	return a, nil
 }
 
 // Run registers the node and runs its pods until ctx ends.

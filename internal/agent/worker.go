@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"sort"
-	"strconv"
 	"sync"
 	"time"
 
@@ -243,23 +242,30 @@ func (w *podWorker) reconcile(ctx context.Context, pod *corev1.Pod) (time.Durati
 	if pcs, err = w.containers(ctx); err != nil {
 		return 0, err
 	}
-	view := func(c *corev1.Container) containerView {
+	runningIDs := map[string]bool{}
+	view := func(c *corev1.Container, probed bool) containerView {
 		v := containerView{name: c.Name, image: c.Image, latest: pcs.latest(c.Name), previous: pcs.previous(c.Name)}
 		if r, ok := waiting[c.Name]; ok {
 			v.waitingReason, v.waitingMessage = r[0], r[1]
 		}
-		running := v.latest != nil && v.latest.State == runtimeapi.ContainerState_CONTAINER_RUNNING
-		v.started = running
-		v.ready = running
+		if v.latest != nil && v.latest.State == runtimeapi.ContainerState_CONTAINER_RUNNING {
+			runningIDs[v.latest.Id] = true
+			v.started, v.ready = true, true
+			if probed {
+				w.a.probes.ensure(ctx, pod, c, v.latest.Id, pod.UID)
+				v.started, v.ready = w.a.probes.status(pod.UID, v.latest.Id, c)
+			}
+		}
 		return v
 	}
 	var inits, apps []containerView
 	for i := range pod.Spec.InitContainers {
-		inits = append(inits, view(&pod.Spec.InitContainers[i]))
+		inits = append(inits, view(&pod.Spec.InitContainers[i], false))
 	}
 	for i := range pod.Spec.Containers {
-		apps = append(apps, view(&pod.Spec.Containers[i]))
+		apps = append(apps, view(&pod.Spec.Containers[i], true))
 	}
+	w.a.probes.forget(pod.UID, runningIDs)
 	status := podStatus(pod, sb != nil, inits, apps, w.a.ip, now)
 	if err := w.a.postPodStatus(ctx, pod, status); err != nil {
 		return 0, err
@@ -314,6 +320,13 @@ func (w *podWorker) startOrWait(ctx context.Context, pod *corev1.Pod, sandboxID 
 			if err = w.a.rt.StartContainer(ctx, id); err == nil {
 				w.a.recorder.Eventf(pod, corev1.EventTypeNormal, "Started", "Started container %s", c.Name)
 				w.pruneAttempts(ctx, c.Name, attempt)
+				if c.Lifecycle != nil && c.Lifecycle.PostStart != nil {
+					if herr := w.a.runHook(ctx, pod, c, id, c.Lifecycle.PostStart, podGrace(pod)); herr != nil {
+						// As the kubelet: a failed postStart hook kills the container.
+						w.a.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedPostStartHook", "PostStartHook failed: %v", herr)
+						_ = w.a.rt.StopContainer(ctx, id, podGrace(pod))
+					}
+				}
 				return 0, [2]string{}
 			}
 		}
@@ -351,10 +364,20 @@ func (w *podWorker) stopAll(ctx context.Context, pod *corev1.Pod, grace int64) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				left := grace
 				if pod != nil {
 					w.a.recorder.Eventf(pod, corev1.EventTypeNormal, "Killing", "Stopping container %s", name)
+					if c := specContainer(pod, name); c != nil && grace > 0 {
+						// preStop runs first, inside the grace period; SIGTERM gets
+						// what is left, at least 2 seconds, as the kubelet gives.
+						start := time.Now()
+						if err := w.a.runHook(ctx, pod, c, s.Id, preStopOf(c), grace); err != nil {
+							w.a.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedPreStopHook", "PreStopHook failed: %v", err)
+						}
+						left = max(grace-int64(time.Since(start).Seconds()), 2)
+					}
 				}
-				if err := w.a.rt.StopContainer(ctx, s.Id, grace); err != nil {
+				if err := w.a.rt.StopContainer(ctx, s.Id, left); err != nil {
 					w.a.log.Warn("stop container", "container", s.Id, "err", err)
 				}
 			}()
@@ -363,9 +386,31 @@ func (w *podWorker) stopAll(ctx context.Context, pod *corev1.Pod, grace int64) {
 	wg.Wait()
 }
 
+func podGrace(pod *corev1.Pod) int64 {
+	if pod.Spec.TerminationGracePeriodSeconds != nil {
+		return *pod.Spec.TerminationGracePeriodSeconds
+	}
+	return corev1.DefaultTerminationGracePeriodSeconds
+}
+
+func specContainer(pod *corev1.Pod, name string) *corev1.Container {
+	for i := range pod.Spec.Containers {
+		if pod.Spec.Containers[i].Name == name {
+			return &pod.Spec.Containers[i]
+		}
+	}
+	for i := range pod.Spec.InitContainers {
+		if pod.Spec.InitContainers[i].Name == name {
+			return &pod.Spec.InitContainers[i]
+		}
+	}
+	return nil
+}
+
 // teardown stops the pod's containers gracefully and removes its sandbox and volumes.
 func (w *podWorker) teardown(ctx context.Context, pod *corev1.Pod, grace int64) {
 	w.stopAll(ctx, pod, grace)
+	w.a.probes.forget(w.uid, nil)
 	sbs, err := w.a.rt.ListPodSandbox(ctx, &runtimeapi.PodSandboxFilter{LabelSelector: map[string]string{labelPodUID: string(w.uid)}})
 	if err == nil {
 		for _, sb := range sbs {
@@ -413,5 +458,3 @@ func (a *Agent) postPodStatus(ctx context.Context, pod *corev1.Pod, status corev
 	}
 	return err
 }
-
-var _ = strconv.Itoa

@@ -12,12 +12,17 @@ import (
 
 	"github.com/skiff-sh/skiff/internal/certs"
 	"github.com/skiff-sh/skiff/internal/controller/namespace"
+	"github.com/skiff-sh/skiff/internal/scheduler"
 )
 
 // loopbackConfig is how in-process components reach the API: as ordinary
 // clients over HTTPS with a certificate of their own.
 func loopbackConfig(pki *certs.PKI, url, user string) (*rest.Config, error) {
-	cert, key, err := pki.IssueClient(user, []string{"system:masters"}, 0)
+	return loopbackConfigFor(pki, url, user, []string{"system:masters"})
+}
+
+func loopbackConfigFor(pki *certs.PKI, url, user string, groups []string) (*rest.Config, error) {
+	cert, key, err := pki.IssueClient(user, groups, 0)
 	if err != nil {
 		return nil, fmt.Errorf("issue %s certificate: %w", user, err)
 	}
@@ -42,11 +47,16 @@ func startControllers(ctx context.Context, cfg *rest.Config, wg *sync.WaitGroup)
 	}
 	factory := informers.NewSharedInformerFactory(client, 0)
 	nsc := namespace.NewController(client, dyn, factory.Core().V1().Namespaces())
+	sched := scheduler.New(client, factory)
 	factory.Start(ctx.Done())
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		nsc.Run(ctx, 2)
+		var loops sync.WaitGroup
+		loops.Add(2)
+		go func() { defer loops.Done(); nsc.Run(ctx, 2) }()
+		go func() { defer loops.Done(); sched.Run(ctx) }()
+		loops.Wait()
 		factory.Shutdown()
 	}()
 	return nil

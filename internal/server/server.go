@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"log/slog"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -31,6 +32,11 @@ type Options struct {
 	ServiceCIDR                                      string
 	CompactInterval                                  time.Duration
 	MaxRequestsInFlight, MaxMutatingRequestsInFlight int
+	// Agent, when set, runs a node agent in this process (Config and
+	// ClientCAPEM are filled in; RootDir defaults to <data-dir>/agent).
+	Agent *agent.Options
+	// DisableControllers leaves out the scheduler and controllers (benchmarks run their own).
+	DisableControllers bool
 }
 
 // DefaultDataDir is /var/lib/skiff for root, else ~/.skiff.
@@ -152,14 +158,40 @@ func Start(ctx context.Context, o Options) (*Running, error) {
 		backend.Close()
 		r.done <- err
 	}()
-	lb, err := loopbackConfig(pki, url, "system:skiff-controller-manager")
-	if err == nil {
-		err = startControllers(srvCtx, lb, &controllers)
+	if !o.DisableControllers {
+		lb, err := loopbackConfig(pki, url, "system:skiff-controller-manager")
+		if err == nil {
+			err = startControllers(srvCtx, lb, &controllers)
+		}
+		if err != nil {
+			cancel()
+			r.Wait()
+			return nil, fmt.Errorf("start controllers: %w", err)
+		}
 	}
-	if err != nil {
-		cancel()
-		r.Wait()
-		return nil, fmt.Errorf("start controllers: %w", err)
+	if o.Agent != nil {
+		ao := *o.Agent
+		if ao.RootDir == "" {
+			ao.RootDir = filepath.Join(o.DataDir, "agent")
+		}
+		ao.ClientCAPEM = pki.CAPEM
+		ao.Config, err = loopbackConfigFor(pki, url, "system:node:"+ao.NodeName, []string{"system:nodes"})
+		var a *agent.Agent
+		if err == nil {
+			a, err = agent.New(ao)
+		}
+		if err != nil {
+			cancel()
+			r.Wait()
+			return nil, fmt.Errorf("start agent: %w", err)
+		}
+		controllers.Add(1)
+		go func() {
+			defer controllers.Done()
+			if err := a.Run(srvCtx); err != nil && srvCtx.Err() == nil {
+				slog.Error("agent stopped", "err", err)
+			}
+		}()
 	}
 	return r, nil
 }

@@ -1,0 +1,23 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"testing"
+)
+
+func TestRunSchedulerBindsEveryPod(t *testing.T) {
+	var out bytes.Buffer
+	res, err := RunScheduler(context.Background(), SchedulerOptions{Nodes: 20, Pods: 200, JSON: true}, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Nodes != 20 || res.Pods != 200 || res.PodsPerS <= 0 || res.BindP99Ms < res.BindP50Ms {
+		t.Fatalf("result %+v", res)
+	}
+	var printed SchedulerResult
+	if err := json.Unmarshal(out.Bytes(), &printed); err != nil || printed != *res {
+		t.Fatalf("printed %q (%v), want %+v", out.String(), err, res)
+	}
+}

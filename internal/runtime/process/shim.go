@@ -1,0 +1,373 @@
+package process
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// The shim is a re-exec of the skiff binary (`skiff shim <mode> ...`) that
+// owns one container for its whole life, so containers outlive the agent,
+// as containerd-shim makes them outlive containerd. Its modes:
+//
+//	launch <dir>        started by the runtime; starts "start" in a new
+//	                    session and exits at once, so the shim is reparented
+//	                    to init and the agent never has to reap it
+//	start <dir>         the shim proper: cgroup, logs, starts "init", waits,
+//	                    records the exit
+//	init <dir>          becomes the container process: bind mounts (in the
+//	                    private mount namespace "start" gave it), cgroup,
+//	                    user, then execve of the container's command
+//	exec <dir> -- cmd   ExecSync's helper: enters the container's cgroup and
+//	                    mount namespace, then execve of cmd
+//
+// The runtime reads the shim's result from fd 3: "ok" once the container
+// runs, an error message otherwise. init and exec report a failure before
+// execve on their fd 3, which is close-on-exec, so EOF without a message
+// means execve succeeded.
+const (
+	readyOK = "ok"
+
+	// drainTimeout bounds the wait for a container's output pipes after it
+	// exited: a process that escaped the container (a new session without a
+	// cgroup) could hold them open forever.
+	drainTimeout = 5 * time.Second
+
+	// cleanupTimeout bounds waits for killed processes and busy cgroups.
+	cleanupTimeout = 10 * time.Second
+)
+
+// ShimMain is the entry point of the `skiff shim` subcommand; args are the
+// arguments after "shim". It returns the process exit code.
+func ShimMain(args []string) int {
+	if len(args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: skiff shim launch|start|init|exec <container-dir> [-- command...]")
+		return 2
+	}
+	mode, dir := args[0], args[1]
+	// A shim lives as long as its container, one per container: give back
+	// what the binary's package initialisation allocated and keep the heap
+	// small, so each costs a few MB rather than tens.
+	debug.SetGCPercent(25)
+	debug.FreeOSMemory()
+	var err error
+	switch mode {
+	case "launch":
+		err = shimLaunch(dir)
+	case "start":
+		err = shimStart(dir)
+	case "init":
+		err = reportFailure(enterAndExec(dir, 0, nil))
+	case "exec":
+		if len(args) < 4 || args[2] != "--" {
+			err = reportFailure(errors.New("exec needs -- and a command"))
+			break
+		}
+		err = reportFailure(shimExec(dir, args[3:]))
+	default:
+		err = fmt.Errorf("unknown mode %q", mode)
+	}
+	if err != nil {
+		// init's and exec's stderr belong to the container or the caller,
+		// so they have reported on fd 3 instead.
+		if mode != "init" && mode != "exec" {
+			fmt.Fprintf(os.Stderr, "skiff shim %s %s: %v\n", mode, dir, err)
+		}
+		return 1
+	}
+	return 0
+}
+
+// reportFailure writes err to fd 3 for init and exec modes.
+func reportFailure(err error) error {
+	if err != nil {
+		f := os.NewFile(3, "failure")
+		fmt.Fprint(f, err.Error())
+		f.Close()
+	}
+	return err
+}
+
+func shimLaunch(dir string) error {
+	rec, err := readContainerRecord(dir)
+	if err != nil {
+		return err
+	}
+	argv := append(append([]string{}, rec.ShimCommand...), "start", dir)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = "/" // do not pin the agent's working directory
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd.ExtraFiles = []*os.File{os.NewFile(3, "ready")}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start shim: %w", err)
+	}
+	// Not waited for on purpose: this process exits now and init adopts
+	// the shim.
+	return nil
+}
+
+func shimStart(dir string) error {
+	ready := os.NewFile(3, "ready")
+	// SIGUSR1 is the runtime's ReopenContainerLog. Caught before shim.json
+	// names this process, so the signal's default action (exit) can never
+	// kill the shim.
+	reopen := make(chan os.Signal, 1)
+	signal.Notify(reopen, syscall.SIGUSR1)
+	defer signal.Stop(reopen)
+	s, err := startContainer(dir)
+	if err != nil {
+		if _, statErr := os.Stat(filepath.Join(dir, exitFile)); errors.Is(statErr, os.ErrNotExist) {
+			// Recorded as containerd does, so the agent sees why it did not run.
+			_ = writeJSON(filepath.Join(dir, exitFile), exitRecord{
+				ExitCode: 128, Reason: "StartError", Message: err.Error(), FinishedAt: time.Now().UnixNano()})
+		}
+		fmt.Fprint(ready, err.Error())
+		ready.Close()
+		return err
+	}
+	// The agent may be gone by now; the shim goes on regardless.
+	fmt.Fprint(ready, readyOK)
+	ready.Close()
+	return s.supervise(reopen)
+}
+
+// supervisor is the shim's view of a running container.
+type supervisor struct {
+	dir       string
+	rec       *containerRecord
+	cmd       *exec.Cmd
+	log       *criLog
+	stdout    *os.File
+	stderr    *os.File
+	oomBefore uint64
+}
+
+// startContainer gets the container process running, or explains why not.
+func startContainer(dir string) (*supervisor, error) {
+	self, err := selfRef()
+	if err != nil {
+		return nil, err
+	}
+	if err := writeJSON(filepath.Join(dir, shimFile), self); err != nil {
+		return nil, err
+	}
+	rec, err := readContainerRecord(dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range []string{startedFile, exitFile} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+			return nil, fmt.Errorf("container %s was already started", rec.ID)
+		}
+	}
+	s := &supervisor{dir: dir, rec: rec}
+	if cg := rec.Cgroup; cg != nil {
+		if err := cg.create(); err != nil {
+			return nil, err
+		}
+		if s.oomBefore, err = cg.oomKills(); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(rec.LogPath), 0o755); err != nil {
+		return nil, fmt.Errorf("create log directory: %w", err)
+	}
+	if s.log, err = openCRILog(rec.LogPath); err != nil {
+		return nil, err
+	}
+	if err := s.startInit(); err != nil {
+		s.log.close()
+		if rec.Cgroup != nil {
+			_ = rec.Cgroup.remove(time.Now().Add(cleanupTimeout))
+		}
+		return nil, err
+	}
+	return s, nil
+}
+
+// startInit starts `shim init`, which becomes the container process, and
+// waits until it has called execve (or failed to).
+func (s *supervisor) startInit() error {
+	var pipes [6]*os.File // stdout r/w, stderr r/w, failure r/w
+	for i := 0; i < len(pipes); i += 2 {
+		r, w, err := os.Pipe()
+		if err != nil {
+			closeAll(pipes[:i]...)
+			return fmt.Errorf("create pipe: %w", err)
+		}
+		pipes[i], pipes[i+1] = r, w
+	}
+	argv := append(append([]string{}, s.rec.ShimCommand...), "init", s.dir)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = "/"
+	cmd.Stdout, cmd.Stderr = pipes[1], pipes[3]
+	cmd.ExtraFiles = []*os.File{pipes[5]}
+	// Its own session makes the container its own process group, which
+	// StopContainer signals as a whole.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if useMountNamespace(s.rec) {
+		// Go makes / recursively private in the new namespace, so the bind
+		// mounts init makes never show on the host.
+		cmd.SysProcAttr.Unshareflags = syscall.CLONE_NEWNS
+	}
+	err := cmd.Start()
+	closeAll(pipes[1], pipes[3], pipes[5])
+	if err != nil {
+		closeAll(pipes[0], pipes[2], pipes[4])
+		return fmt.Errorf("start container process: %w", err)
+	}
+	msg, _ := io.ReadAll(pipes[4])
+	pipes[4].Close()
+	if len(msg) > 0 {
+		_ = cmd.Wait()
+		closeAll(pipes[0], pipes[2])
+		return errors.New(string(msg))
+	}
+	startedAt := time.Now()
+	// Not yet waited for, so even a process that already exited is a
+	// zombie with a readable start time.
+	ref, err := refOf(cmd.Process.Pid)
+	if err == nil {
+		err = writeJSON(filepath.Join(s.dir, startedFile), startedRecord{procRef: ref, StartedAt: startedAt.UnixNano()})
+	}
+	if err != nil {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+		closeAll(pipes[0], pipes[2])
+		return fmt.Errorf("record container start: %w", err)
+	}
+	s.cmd, s.stdout, s.stderr = cmd, pipes[0], pipes[2]
+	return nil
+}
+
+// supervise copies the container's output to its log until it exits, then
+// records the exit and removes the cgroup.
+func (s *supervisor) supervise(reopen <-chan os.Signal) error {
+	var copiers sync.WaitGroup
+	copiers.Go(func() { _ = s.log.copyStream("stdout", s.stdout) })
+	copiers.Go(func() { _ = s.log.copyStream("stderr", s.stderr) })
+
+	stopReopen := make(chan struct{})
+	var reopener sync.WaitGroup
+	reopener.Go(func() {
+		for {
+			select {
+			case <-reopen:
+				_ = s.log.reopen()
+			case <-stopReopen:
+				return
+			}
+		}
+	})
+
+	_ = s.cmd.Wait()
+	finished := time.Now()
+	code := exitCode(s.cmd.ProcessState)
+	pid := s.cmd.Process.Pid
+
+	// The container ends with its main process, as it would with a pid
+	// namespace: whatever it left behind is killed.
+	_ = syscall.Kill(-pid, syscall.SIGKILL)
+	var errs []error
+	if cg := s.rec.Cgroup; cg != nil {
+		errs = append(errs, cg.kill(time.Now().Add(cleanupTimeout)))
+	}
+	drained := make(chan struct{})
+	go func() { copiers.Wait(); close(drained) }()
+	select {
+	case <-drained:
+	case <-time.After(drainTimeout):
+		// Closing unblocks the copiers; the output still held by the
+		// escaped process is lost.
+	}
+	closeAll(s.stdout, s.stderr)
+	<-drained
+	close(stopReopen)
+	reopener.Wait()
+
+	exit := exitRecord{ExitCode: code, Reason: "Completed", FinishedAt: finished.UnixNano()}
+	if code != 0 {
+		exit.Reason = "Error"
+	}
+	if cg := s.rec.Cgroup; cg != nil {
+		if after, err := cg.oomKills(); err == nil && after > s.oomBefore {
+			exit.ExitCode, exit.Reason = 137, "OOMKilled"
+		}
+	}
+	errs = append(errs, writeJSON(filepath.Join(s.dir, exitFile), exit), s.log.close())
+	if cg := s.rec.Cgroup; cg != nil {
+		errs = append(errs, cg.remove(time.Now().Add(cleanupTimeout)))
+	}
+	return errors.Join(errs...)
+}
+
+// exitCode follows the shell convention the kubelet expects: the exit
+// status, or 128+signal for a process killed by a signal.
+func exitCode(ps *os.ProcessState) int32 {
+	ws, ok := ps.Sys().(syscall.WaitStatus)
+	if !ok {
+		return int32(ps.ExitCode())
+	}
+	if ws.Signaled() {
+		return 128 + int32(ws.Signal())
+	}
+	return int32(ws.ExitStatus())
+}
+
+func shimExec(dir string, argv []string) error {
+	var st startedRecord
+	if err := readJSON(filepath.Join(dir, startedFile), &st); err != nil {
+		return fmt.Errorf("container is not running: %w", err)
+	}
+	if !st.alive() {
+		return errors.New("container is not running")
+	}
+	return enterAndExec(dir, st.PID, argv)
+}
+
+func readContainerRecord(dir string) (*containerRecord, error) {
+	var rec containerRecord
+	if err := readJSON(filepath.Join(dir, containerFile), &rec); err != nil {
+		return nil, fmt.Errorf("read container spec: %w", err)
+	}
+	if len(rec.ShimCommand) == 0 || len(rec.Process.Args) == 0 {
+		return nil, fmt.Errorf("container spec %s is incomplete", dir)
+	}
+	return &rec, nil
+}
+
+// useMountNamespace says whether the container gets a private mount
+// namespace: only root can make one, and only bind mounts need one.
+func useMountNamespace(rec *containerRecord) bool {
+	return os.Geteuid() == 0 && len(rec.Process.Mounts) > 0
+}
+
+func closeAll(files ...*os.File) {
+	for _, f := range files {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+// envValue is the value of key in a KEY=VALUE list; the last one wins, as
+// in execve's callers.
+func envValue(env []string, key string) string {
+	v := ""
+	for _, kv := range env {
+		if k, val, ok := strings.Cut(kv, "="); ok && k == key {
+			v = val
+		}
+	}
+	return v
+}
