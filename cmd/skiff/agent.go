@@ -18,7 +18,7 @@ import (
 // agentFlags are the flags `skiff agent` and `skiff server` share for the node agent.
 type agentFlags struct {
 	nodeName, rootDir, labels, taints, nodeIP string
-	kubeletPort                       int
+	kubeletPort                               int
 }
 
 func (f *agentFlags) register(cmd *cobra.Command, defaultRoot string) {
