@@ -4,9 +4,10 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/skiff-sh/skiff/internal/registry"
 )
 
 // containerView is what the agent knows of one container of a pod.
@@ -172,7 +173,7 @@ func podStatus(pod *corev1.Pod, sandboxReady bool, inits, apps []containerView, 
 	if st.StartTime == nil {
 		st.StartTime = &mnow
 	}
-	st.QOSClass = qosClass(pod)
+	st.QOSClass = registry.PodQOSClass(pod)
 	reason := func(ok bool, r string) string {
 		if ok {
 			return ""
@@ -185,39 +186,4 @@ func podStatus(pod *corev1.Pod, sandboxReady bool, inits, apps []containerView, 
 	st.Conditions = setCondition(st.Conditions, corev1.PodReady, allReady, reason(allReady, "ContainersNotReady"), mnow)
 	st.Conditions = setCondition(st.Conditions, corev1.PodScheduled, true, "", mnow)
 	return st
-}
-
-// qosClass classifies a pod as upstream does.
-func qosClass(pod *corev1.Pod) corev1.PodQOSClass {
-	requests, limits := corev1.ResourceList{}, corev1.ResourceList{}
-	guaranteed := true
-	all := append(append([]corev1.Container{}, pod.Spec.InitContainers...), pod.Spec.Containers...)
-	for _, c := range all {
-		for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
-			req, hasReq := c.Resources.Requests[name]
-			lim, hasLim := c.Resources.Limits[name]
-			if hasReq && !req.IsZero() {
-				add(requests, name, req)
-			}
-			if hasLim && !lim.IsZero() {
-				add(limits, name, lim)
-			}
-			if !hasLim || (hasReq && req.Cmp(lim) != 0) {
-				guaranteed = false
-			}
-		}
-	}
-	if len(requests) == 0 && len(limits) == 0 {
-		return corev1.PodQOSBestEffort
-	}
-	if guaranteed {
-		return corev1.PodQOSGuaranteed
-	}
-	return corev1.PodQOSBurstable
-}
-
-func add(l corev1.ResourceList, name corev1.ResourceName, q resource.Quantity) {
-	cur := l[name]
-	cur.Add(q)
-	l[name] = cur
 }

@@ -179,3 +179,169 @@ spec:
 		t.Fatalf("a pod ignoring SIGTERM with a 3s grace period took %s to go", took)
 	}
 }
+
+// startAgent runs `skiff agent` joining c, as another machine would.
+func startAgent(t *testing.T, c *cluster, name string) *exec.Cmd {
+	t.Helper()
+	root := filepath.Join(t.TempDir(), name)
+	t.Cleanup(func() { reset(t, root) })
+	return startAgentIn(t, c, name, root, freePort(t))
+}
+
+func startAgentIn(t *testing.T, c *cluster, name, root string, port int) *exec.Cmd {
+	t.Helper()
+	token, err := os.ReadFile(filepath.Join(c.dataDir, "token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := strings.TrimSpace(strings.SplitN(string(mustRead(t, c.kubeconfig)), "server: ", 2)[1])
+	url = strings.Fields(url)[0]
+	cmd := exec.Command(skiffBin, "agent", "--server", url, "--token", strings.TrimSpace(string(token)),
+		"--node-name", name, "--root-dir", root, "--kubelet-port", fmt.Sprint(port), "--node-ip", "127.0.0.1")
+	var out lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("agent %s output:\n%s", name, out.String())
+		}
+	})
+	return cmd
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func nodeReady(k kubectl, c *cluster, name string) func() string {
+	return func() string {
+		if s := jsonpath(k, c, "node/"+name, `{.status.conditions[?(@.type=="Ready")].status}`); s != "True" {
+			return name + " not Ready: " + s
+		}
+		return ""
+	}
+}
+
+// TestTwoAgentsSpreadPodsAndUnschedulableWaits joins a second agent with the
+// node token and checks the scheduler's spreading and its Unschedulable message.
+func TestTwoAgentsSpreadPodsAndUnschedulableWaits(t *testing.T) {
+	c, k := agentCluster(t)
+	startAgent(t, c, "node-b")
+	eventually(t, 30*time.Second, nodeReady(k, c, "node-b"))
+
+	owner := k.run(t, c, "create", "configmap", "owner", "-o", "jsonpath={.metadata.uid}")
+	var pods strings.Builder
+	for i := 0; i < 4; i++ {
+		fmt.Fprintf(&pods, `---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: spread-%d
+  labels: {app: spread}
+  ownerReferences:
+  - {apiVersion: v1, kind: ConfigMap, name: owner, uid: %s, controller: true}
+spec:
+  containers:
+  - name: main
+    image: busybox
+    command: ["sleep", "3600"]
+`, i, owner)
+	}
+	applyYAML(t, k, c, pods.String())
+	eventually(t, 60*time.Second, func() string {
+		out, _ := k.try(c, "get", "pods", "-l", "app=spread", "-o", `jsonpath={range .items[*]}{.spec.nodeName} {.status.phase}{"\n"}{end}`)
+		count := map[string]int{}
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			f := strings.Fields(l)
+			if len(f) == 2 && f[1] == "Running" {
+				count[f[0]]++
+			}
+		}
+		if count["node-a"] != 2 || count["node-b"] != 2 {
+			return fmt.Sprintf("running per node: %v", count)
+		}
+		return ""
+	})
+
+	applyYAML(t, k, c, `apiVersion: v1
+kind: Pod
+metadata:
+  name: huge
+spec:
+  containers:
+  - name: main
+    image: busybox
+    command: ["sleep", "3600"]
+    resources:
+      requests: {cpu: "1000"}
+`)
+	eventually(t, 30*time.Second, func() string {
+		msg := jsonpath(k, c, "pod/huge", `{.status.conditions[?(@.type=="PodScheduled")].message}`)
+		reason := jsonpath(k, c, "pod/huge", `{.status.conditions[?(@.type=="PodScheduled")].reason}`)
+		if reason != "Unschedulable" || !strings.HasPrefix(msg, "0/2 nodes are available: 2 Insufficient cpu.") {
+			return "PodScheduled: " + reason + " " + msg
+		}
+		return ""
+	})
+	out := k.run(t, c, "get", "events", "--field-selector", "involvedObject.name=huge")
+	mustContain(t, "FailedScheduling event", out, "FailedScheduling", "Insufficient cpu")
+	if p := jsonpath(k, c, "pod/huge", "{.status.phase}"); p != "Pending" {
+		t.Fatalf("unschedulable pod phase %q, want Pending", p)
+	}
+}
+
+// TestAgentRestartKeepsContainers kills `skiff agent` and starts it again:
+// the container keeps running and is adopted, with the same restart count.
+func TestAgentRestartKeepsContainers(t *testing.T) {
+	c, k := agentCluster(t)
+	root := filepath.Join(t.TempDir(), "node-r")
+	t.Cleanup(func() { reset(t, root) })
+	port := freePort(t)
+	agent := startAgentIn(t, c, "node-r", root, port)
+	eventually(t, 30*time.Second, nodeReady(k, c, "node-r"))
+	applyYAML(t, k, c, `apiVersion: v1
+kind: Pod
+metadata:
+  name: survivor
+spec:
+  nodeName: node-r
+  containers:
+  - name: main
+    image: busybox
+    command: ["sh", "-c", "echo started; sleep 3600"]
+`)
+	eventually(t, 30*time.Second, func() string {
+		if p := jsonpath(k, c, "pod/survivor", "{.status.phase}"); p != "Running" {
+			return "phase " + p
+		}
+		return ""
+	})
+	id := jsonpath(k, c, "pod/survivor", "{.status.containerStatuses[0].containerID}")
+	agent.Process.Kill()
+	agent.Wait()
+	if out, _ := exec.Command("pgrep", "-f", "echo started; sleep 3600").Output(); strings.TrimSpace(string(out)) == "" {
+		t.Fatal("the container died with its agent")
+	}
+	startAgentIn(t, c, "node-r", root, port)
+	// The restarted agent adopts the container: same ID, no restart, logs still served.
+	eventually(t, 30*time.Second, func() string {
+		out, err := k.try(c, "logs", "survivor")
+		if err != nil || !strings.Contains(out, "started") {
+			return "logs after agent restart: " + out
+		}
+		return ""
+	})
+	if got := jsonpath(k, c, "pod/survivor", "{.status.containerStatuses[0].containerID} {.status.containerStatuses[0].restartCount}"); got != id+" 0" {
+		t.Fatalf("after agent restart: %q, want %q", got, id+" 0")
+	}
+	k.run(t, c, "delete", "pod", "survivor", "--grace-period=1", "--wait")
+}
