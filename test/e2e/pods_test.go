@@ -345,3 +345,77 @@ spec:
 	}
 	k.run(t, c, "delete", "pod", "survivor", "--grace-period=1", "--wait")
 }
+
+func TestMemoryHogIsOOMKilled(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: memory limits are enforced through cgroups")
+	}
+	c, k := agentCluster(t)
+	applyYAML(t, k, c, `apiVersion: v1
+kind: Pod
+metadata:
+  name: hog
+spec:
+  restartPolicy: Never
+  containers:
+  - name: main
+    image: busybox
+    command: ["sh", "-c", "x=$(head -c 300000000 /dev/zero | tr '\\0' x); sleep 5"]
+    resources:
+      limits: {memory: 32Mi}
+`)
+	eventually(t, 60*time.Second, func() string {
+		got := jsonpath(k, c, "pod/hog", "{.status.containerStatuses[0].state.terminated.reason} {.status.containerStatuses[0].state.terminated.exitCode} {.status.phase}")
+		if got != "OOMKilled 137 Failed" {
+			return "terminated: " + got
+		}
+		return ""
+	})
+}
+
+func TestLogsFollowPreviousAndCordonDrain(t *testing.T) {
+	c, k := agentCluster(t)
+	applyYAML(t, k, c, `apiVersion: v1
+kind: Pod
+metadata:
+  name: chatty
+spec:
+  containers:
+  - name: main
+    image: busybox
+    command: ["sh", "-c", "echo run-$(date +%s%N); sleep 1; echo done; exit 1"]
+`)
+	// The container exits after a second and restarts: --previous shows the run before.
+	eventually(t, 60*time.Second, func() string {
+		if n := jsonpath(k, c, "pod/chatty", "{.status.containerStatuses[0].restartCount}"); n == "" || n == "0" {
+			return "restartCount " + n
+		}
+		return ""
+	})
+	out := k.run(t, c, "logs", "chatty", "--previous")
+	mustContain(t, "logs --previous", out, "run-", "done")
+	f := k.cmd(c, "logs", "-f", "chatty")
+	var buf lockedBuffer
+	f.Stdout, f.Stderr = &buf, &buf
+	if err := f.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- f.Wait() }()
+	select {
+	case <-done:
+		// -f ends when the container exits.
+	case <-time.After(60 * time.Second):
+		f.Process.Kill()
+		t.Fatalf("logs -f did not end with its container: %s", buf.String())
+	}
+	mustContain(t, "logs -f", buf.String(), "run-")
+
+	k.run(t, c, "cordon", "node-a")
+	if u := jsonpath(k, c, "node/node-a", "{.spec.unschedulable}"); u != "true" {
+		t.Fatalf("cordon: unschedulable=%q", u)
+	}
+	out = k.run(t, c, "drain", "node-a", "--force", "--grace-period=1", "--timeout=60s")
+	mustContain(t, "drain", out, "evicting pod default/chatty", "drained")
+	k.run(t, c, "uncordon", "node-a")
+}
