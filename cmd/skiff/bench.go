@@ -45,6 +45,38 @@ func newBenchCommand() *cobra.Command {
 	f.IntVar(&o.WatchWrites, "watch-writes", 200, "writes timed through the watchers")
 	f.BoolVar(&o.JSON, "json", false, "print one JSON object")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (server and clients) here")
-	cmd.AddCommand(api)
+	var so bench.SchedulerOptions
+	sched := &cobra.Command{
+		Use:   "scheduler",
+		Short: "Pods bound per second with many Node objects (no agents)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+			defer stop()
+			_, err := bench.RunScheduler(ctx, so, os.Stdout)
+			return err
+		},
+	}
+	sf := sched.Flags()
+	sf.StringVar(&so.Kubeconfig, "kubeconfig", "", "measure this cluster's scheduler instead of starting one")
+	sf.IntVar(&so.Nodes, "nodes", 5000, "Node objects to create")
+	sf.IntVar(&so.Pods, "pods", 10000, "pods to create and bind")
+	sf.IntVar(&so.Writers, "writers", 32, "concurrent pod creators")
+	sf.BoolVar(&so.JSON, "json", false, "print one JSON object")
+	var po bench.PodsOptions
+	pods := &cobra.Command{
+		Use:   "pods",
+		Short: "Pod startup latency (create to Running) and agent memory with many pods on one node",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+			defer stop()
+			_, err := bench.RunPods(ctx, po, os.Stdout)
+			return err
+		},
+	}
+	pods.Flags().IntVar(&po.Pods, "pods", 100, "pods to create at once")
+	pods.Flags().BoolVar(&po.JSON, "json", false, "print one JSON object")
+	cmd.AddCommand(api, sched, pods)
 	return cmd
 }

@@ -7,8 +7,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -93,6 +95,12 @@ func New(opts Options) (*Agent, error) {
 
 // Run registers the node and runs its pods until ctx ends.
 func (a *Agent) Run(ctx context.Context) error {
+	// Listen first: with port 0 the node must advertise the port it got.
+	l, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(a.opts.KubeletPort)))
+	if err != nil {
+		return fmt.Errorf("kubelet port %d: %w", a.opts.KubeletPort, err)
+	}
+	a.opts.KubeletPort = l.Addr().(*net.TCPAddr).Port
 	for {
 		err := a.register(ctx)
 		if err == nil {
@@ -101,6 +109,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.log.Warn("register node; retrying", "err", err)
 		select {
 		case <-ctx.Done():
+			l.Close()
 			return ctx.Err()
 		case <-time.After(2 * time.Second):
 		}
@@ -130,10 +139,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
 	if !cache.WaitForCacheSync(ctx.Done(), podInformer.Informer().HasSynced) {
+		l.Close()
 		return ctx.Err()
 	}
 
-	srv, err := a.startServer(ctx)
+	srv, err := a.startServer(ctx, l)
 	if err != nil {
 		return err
 	}

@@ -21,9 +21,10 @@ import (
 
 // startServer serves the kubelet port: /healthz for anyone, and container
 // logs for clients holding a certificate from the cluster CA (the API server).
-func (a *Agent) startServer(ctx context.Context) (*http.Server, error) {
+func (a *Agent) startServer(ctx context.Context, l net.Listener) (*http.Server, error) {
 	cert, err := selfSigned(a.opts.NodeName, a.ip)
 	if err != nil {
+		l.Close()
 		return nil, err
 	}
 	pool := x509.NewCertPool()
@@ -39,10 +40,6 @@ func (a *Agent) startServer(ctx context.Context) (*http.Server, error) {
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool,
 			ClientAuth: tls.VerifyClientCertIfGiven, MinVersion: tls.VersionTLS12},
 		BaseContext: func(net.Listener) context.Context { return ctx },
-	}
-	l, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(a.opts.KubeletPort)))
-	if err != nil {
-		return nil, fmt.Errorf("kubelet port %d: %w", a.opts.KubeletPort, err)
 	}
 	go func() { _ = srv.Serve(tls.NewListener(l, srv.TLSConfig)) }()
 	return srv, nil

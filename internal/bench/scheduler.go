@@ -68,8 +68,8 @@ func RunScheduler(ctx context.Context, o SchedulerOptions, out io.Writer) (*Sche
 		}
 		defer os.RemoveAll(dir)
 		sctx, cancel := context.WithCancel(ctx)
-		// The server starts no scheduler of its own, so the one started below is the only one.
-		r, err := server.Start(sctx, server.Options{DataDir: dir, BindAddress: "127.0.0.1", SecurePort: 0})
+		// Without the server's own scheduler, the one started below is the only one.
+		r, err := server.Start(sctx, server.Options{DataDir: dir, BindAddress: "127.0.0.1", SecurePort: 0, DisableControllers: true})
 		if err != nil {
 			cancel()
 			return nil, err
@@ -157,7 +157,8 @@ func RunScheduler(ctx context.Context, o SchedulerOptions, out io.Writer) (*Sche
 		return nil, err
 	}
 	watchFactory.Start(bctx.Done())
-	defer watchFactory.Shutdown()
+	// Shutdown waits for the informers, so they must be told to stop first.
+	defer func() { stop(); watchFactory.Shutdown() }()
 	watchFactory.WaitForCacheSync(bctx.Done())
 
 	start := time.Now()

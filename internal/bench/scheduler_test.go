@@ -21,3 +21,18 @@ func TestRunSchedulerBindsEveryPod(t *testing.T) {
 		t.Fatalf("printed %q (%v), want %+v", out.String(), err, res)
 	}
 }
+
+// BenchmarkRunScheduler runs the sizes once per iteration:
+//
+//	go test -run '^$' -bench RunScheduler -benchtime 1x ./internal/bench/
+func BenchmarkRunScheduler(b *testing.B) {
+	for b.Loop() {
+		var out bytes.Buffer
+		res, err := RunScheduler(context.Background(), SchedulerOptions{Nodes: 5000, Pods: 10000}, &out)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Log("\n" + out.String())
+		b.ReportMetric(res.PodsPerS, "pods/s")
+	}
+}

@@ -130,9 +130,13 @@ func (c *Cache) Assumed(uid types.UID) bool {
 
 // Schedule finds a node for p and, if one fits, assumes p there, in one
 // step under the lock so that concurrent changes cannot slip in between.
+// It returns "" and no error for a pod already assumed or seen bound.
 func (c *Cache) Schedule(p *PodInfo) (string, *FitError) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if _, ok := c.pods[p.Pod.UID]; ok {
+		return "", nil
+	}
 	if len(c.list) > 0 {
 		c.next %= len(c.list)
 	}
@@ -142,9 +146,6 @@ func (c *Cache) Schedule(p *PodInfo) (string, *FitError) {
 	}
 	if fitErr != nil {
 		return "", fitErr
-	}
-	if cp, ok := c.pods[p.Pod.UID]; ok {
-		c.releaseLocked(cp)
 	}
 	c.placeLocked(p, ni.Name(), true)
 	return ni.Name(), nil

@@ -32,6 +32,9 @@ func TestCacheAssumedPodsAreNotDoubleBooked(t *testing.T) {
 	if !c.Assumed(p1.UID) {
 		t.Fatal("p1 not assumed")
 	}
+	if n, err := c.Schedule(NewPodInfo(p1)); n != "" || err != nil {
+		t.Fatalf("an assumed pod was scheduled again: %q %v", n, err)
+	}
 
 	// The informer confirms p1; the binding of p2 fails and it is forgotten.
 	p1.Spec.NodeName = n1

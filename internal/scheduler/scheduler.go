@@ -239,13 +239,16 @@ func (s *Scheduler) scheduleOne(ctx context.Context, dispatch func(types.UID, fu
 	if !ok {
 		return false
 	}
-	if pod.DeletionTimestamp != nil || s.cache.Assumed(pod.UID) {
-		// Being deleted, or re-queued by an update that raced with its
-		// (successful) binding.
+	if pod.DeletionTimestamp != nil {
 		s.queue.Done(qp)
 		return true
 	}
 	node, fitErr := s.cache.Schedule(NewPodInfo(pod))
+	if node == "" && fitErr == nil {
+		// Already assumed or bound: an update raced with its binding.
+		s.queue.Done(qp)
+		return true
+	}
 	if fitErr != nil {
 		s.queue.Requeue(qp, true)
 		msg := fitErr.Error()

@@ -13,13 +13,23 @@ import (
 	"k8s.io/client-go/informers"
 
 	"github.com/skiff-sh/skiff/internal/scheduler"
+	"github.com/skiff-sh/skiff/internal/server"
 	"github.com/skiff-sh/skiff/internal/testenv"
 )
 
 // These tests run the scheduler against a real server; they are in the
-// external test package because the server will one day start a scheduler.
+// external test package because the server imports the scheduler.
 
 const wait = 20 * time.Second
+
+// start starts a server without its own scheduler (and controllers) and
+// runs one under test against it.
+func start(t *testing.T) *testenv.Env {
+	t.Helper()
+	env := testenv.Start(t, func(o *server.Options) { o.DisableControllers = true })
+	startScheduler(t, env)
+	return env
+}
 
 func startScheduler(t *testing.T, env *testenv.Env) {
 	t.Helper()
@@ -163,8 +173,7 @@ func waitEvent(t *testing.T, env *testenv.Env, podName, typ, reason, message str
 }
 
 func TestBindsPodToAFittingNode(t *testing.T) {
-	env := testenv.Start(t)
-	startScheduler(t, env)
+	env := start(t)
 	create(t, env, node("small", "1", "4Gi"), node("big", "4", "4Gi"), pod("web", "2"))
 
 	if got := waitBound(t, env, "web"); got != "big" {
@@ -177,8 +186,7 @@ func TestBindsPodToAFittingNode(t *testing.T) {
 }
 
 func TestUnschedulablePodWaitsAndIsPlacedWhenANodeIsAdded(t *testing.T) {
-	env := testenv.Start(t)
-	startScheduler(t, env)
+	env := start(t)
 	create(t, env, node("a", "1", "4Gi"), node("b", "1", "4Gi"), pod("huge", "8"))
 
 	waitUnschedulable(t, env, "huge", "0/2 nodes are available: 2 Insufficient cpu.")
@@ -193,8 +201,7 @@ func TestUnschedulablePodWaitsAndIsPlacedWhenANodeIsAdded(t *testing.T) {
 }
 
 func TestPodIsPlacedWhenAnotherIsDeleted(t *testing.T) {
-	env := testenv.Start(t)
-	startScheduler(t, env)
+	env := start(t)
 	create(t, env, node("only", "1", "4Gi"), pod("first", "800m"))
 	waitBound(t, env, "first")
 	create(t, env, pod("second", "800m"))
@@ -211,8 +218,7 @@ func TestPodIsPlacedWhenAnotherIsDeleted(t *testing.T) {
 }
 
 func TestSpreadsReplicaSetPodsOverNodes(t *testing.T) {
-	env := testenv.Start(t)
-	startScheduler(t, env)
+	env := start(t)
 	ctx := context.Background()
 	// Node a is the emptier by share, so least-allocated alone would put
 	// both replicas there; spreading by owner sends the second to b.
@@ -247,8 +253,7 @@ func TestSpreadsReplicaSetPodsOverNodes(t *testing.T) {
 }
 
 func TestHonoursTaintsAndNodeSelectors(t *testing.T) {
-	env := testenv.Start(t)
-	startScheduler(t, env)
+	env := start(t)
 	gpu := func(n *corev1.Node) {
 		n.Labels["gpu"] = "true"
 		n.Spec.Taints = []corev1.Taint{{Key: "dedicated", Value: "gpu", Effect: corev1.TaintEffectNoSchedule}}
@@ -283,8 +288,7 @@ func TestHonoursTaintsAndNodeSelectors(t *testing.T) {
 }
 
 func TestLeavesOtherSchedulersPodsAlone(t *testing.T) {
-	env := testenv.Start(t)
-	startScheduler(t, env)
+	env := start(t)
 	create(t, env, node("n", "4", "4Gi"),
 		pod("custom", "100m", func(p *corev1.Pod) { p.Spec.SchedulerName = "my-scheduler" }),
 		pod("mine", "100m"))

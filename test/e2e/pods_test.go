@@ -419,3 +419,91 @@ spec:
 	mustContain(t, "drain", out, "evicting pod default/chatty", "drained")
 	k.run(t, c, "uncordon", "node-a")
 }
+
+// TestInitContainersEnvAndVolumes covers init containers in order, env from
+// ConfigMaps, Secrets and the downward API, and a ConfigMap volume following
+// its object.
+func TestInitContainersEnvAndVolumes(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: volumes are bind-mounted in a private mount namespace")
+	}
+	c, k := agentCluster(t)
+	out := filepath.Join(t.TempDir(), "out")
+	if err := os.MkdirAll(out, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	applyYAML(t, k, c, fmt.Sprintf(`apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: conf
+data:
+  greeting: hello
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: creds
+stringData:
+  password: s3cret
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: full
+  labels: {tier: test}
+spec:
+  initContainers:
+  - name: first
+    image: busybox
+    command: ["sh", "-c", "echo first >> /out/order"]
+    volumeMounts: [{name: out, mountPath: /out}]
+  - name: second
+    image: busybox
+    command: ["sh", "-c", "echo second >> /out/order"]
+    volumeMounts: [{name: out, mountPath: /out}]
+  containers:
+  - name: main
+    image: busybox
+    command: ["sh", "-c", "echo main >> /out/order; echo $GREETING $PASSWORD $POD_NAME $TIER > /out/env; while true; do cat /etc/conf/greeting > /out/volume; sleep 0.5; done"]
+    env:
+    - name: GREETING
+      valueFrom: {configMapKeyRef: {name: conf, key: greeting}}
+    - name: PASSWORD
+      valueFrom: {secretKeyRef: {name: creds, key: password}}
+    - name: POD_NAME
+      valueFrom: {fieldRef: {fieldPath: metadata.name}}
+    - name: TIER
+      valueFrom: {fieldRef: {fieldPath: "metadata.labels['tier']"}}
+    volumeMounts:
+    - {name: out, mountPath: /out}
+    - {name: conf, mountPath: /etc/conf}
+  volumes:
+  - name: out
+    hostPath: {path: %s}
+  - name: conf
+    configMap: {name: conf}
+`, out))
+	read := func(name string) string {
+		b, _ := os.ReadFile(filepath.Join(out, name))
+		return strings.TrimSpace(string(b))
+	}
+	eventually(t, 60*time.Second, func() string {
+		if got := read("order"); got != "first\nsecond\nmain" {
+			return "order: " + got
+		}
+		if got := read("env"); got != "hello s3cret full test" {
+			return "env: " + got
+		}
+		if got := read("volume"); got != "hello" {
+			return "volume: " + got
+		}
+		return ""
+	})
+	k.run(t, c, "patch", "configmap", "conf", "-p", `{"data":{"greeting":"updated"}}`)
+	eventually(t, 60*time.Second, func() string {
+		if got := read("volume"); got != "updated" {
+			return "volume after the ConfigMap changed: " + got
+		}
+		return ""
+	})
+}

@@ -1,0 +1,192 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/skiff-sh/skiff/internal/server"
+)
+
+// PodsOptions configure `skiff bench pods`.
+type PodsOptions struct {
+	Pods int
+	JSON bool
+}
+
+// PodsResult is what `skiff bench pods --json` prints.
+type PodsResult struct {
+	Pods         int     `json:"pods"`
+	StartupP50Ms float64 `json:"startup_p50_ms"`
+	StartupP99Ms float64 `json:"startup_p99_ms"`
+	AgentRSSMB   float64 `json:"agent_rss_mb"`
+	// ShimsAnonMB is the private memory of the pods' shims, one per container.
+	ShimsAnonMB float64 `json:"shims_anon_mb"`
+}
+
+// procMB reads a field such as VmRSS or RssAnon of /proc/<pid>/status in MB.
+func procMB(pid int, field string) float64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
+			kb, _ := strconv.ParseFloat(strings.Fields(v)[0], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// RunPods starts a server and a separate `skiff agent` process, creates
+// o.Pods pods at once and measures each one's time from its create request
+// until a watch sees it Running.
+func RunPods(ctx context.Context, o PodsOptions, out io.Writer) (*PodsResult, error) {
+	dir, err := os.MkdirTemp("", "skiff-bench-pods")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r, err := server.Start(sctx, server.Options{DataDir: filepath.Join(dir, "server"), BindAddress: "127.0.0.1"})
+	if err != nil {
+		return nil, err
+	}
+	defer func() { cancel(); _ = r.Wait() }()
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	root := filepath.Join(dir, "agent")
+	agent := exec.CommandContext(sctx, self, "agent", "--server", r.URL, "--token", r.Token, "--node-name", "bench-node",
+		"--root-dir", root, "--kubelet-port", "0", "--node-ip", "127.0.0.1")
+	agent.Stdout, agent.Stderr = io.Discard, os.Stderr
+	if err := agent.Start(); err != nil {
+		return nil, err
+	}
+	defer func() {
+		_ = agent.Process.Kill()
+		_ = agent.Wait()
+		_ = exec.Command(self, "reset", "--root-dir", root).Run()
+	}()
+	cfg, err := clientcmd.BuildConfigFromFlags("", r.Kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	cfg.QPS, cfg.Burst = -1, 0
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := waitNodeReady(ctx, client, "bench-node"); err != nil {
+		return nil, err
+	}
+
+	w, err := client.CoreV1().Pods("default").Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	defer w.Stop()
+	var mu sync.Mutex
+	created := map[string]time.Time{}
+	var wg sync.WaitGroup
+	errs := make(chan error, o.Pods)
+	for i := 0; i < o.Pods; i++ {
+		name := fmt.Sprintf("bench-%03d", i)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t0 := time.Now()
+			mu.Lock()
+			created[name] = t0
+			mu.Unlock()
+			_, err := client.CoreV1().Pods("default").Create(ctx, &corev1.Pod{
+				ObjectMeta: metav1.ObjectMeta{Name: name},
+				Spec: corev1.PodSpec{TerminationGracePeriodSeconds: new(int64),
+					Containers: []corev1.Container{{Name: "main", Image: "busybox", Command: []string{"sleep", "3600"}}}},
+			}, metav1.CreateOptions{})
+			if err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return nil, fmt.Errorf("create pod: %w", err)
+	}
+	var startup []time.Duration
+	seen := map[string]bool{}
+	timeout := time.After(5 * time.Minute)
+	for len(seen) < o.Pods {
+		select {
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				return nil, fmt.Errorf("watch closed")
+			}
+			pod, isPod := ev.Object.(*corev1.Pod)
+			if !isPod || ev.Type == watch.Deleted || pod.Status.Phase != corev1.PodRunning || seen[pod.Name] {
+				continue
+			}
+			seen[pod.Name] = true
+			mu.Lock()
+			startup = append(startup, time.Since(created[pod.Name]))
+			mu.Unlock()
+		case <-timeout:
+			return nil, fmt.Errorf("%d of %d pods Running after 5 minutes", len(seen), o.Pods)
+		}
+	}
+	res := &PodsResult{Pods: o.Pods, StartupP50Ms: percentile(startup, 0.5), StartupP99Ms: percentile(startup, 0.99),
+		AgentRSSMB: procMB(agent.Process.Pid, "VmRSS")}
+	if pids, err := exec.Command("pgrep", "-f", "shim start "+root).Output(); err == nil {
+		for _, p := range strings.Fields(string(pids)) {
+			pid, _ := strconv.Atoi(p)
+			res.ShimsAnonMB += procMB(pid, "RssAnon")
+		}
+	}
+	if o.JSON {
+		return res, json.NewEncoder(out).Encode(res)
+	}
+	fmt.Fprintf(out, "%-16s %10s\n", "METRIC", "VALUE")
+	fmt.Fprintf(out, "%-16s %10d\n%-16s %10.1f\n%-16s %10.1f\n%-16s %10.1f\n%-16s %10.1f\n", "pods", res.Pods,
+		"startup_p50_ms", res.StartupP50Ms, "startup_p99_ms", res.StartupP99Ms, "agent_rss_mb", res.AgentRSSMB, "shims_anon_mb", res.ShimsAnonMB)
+	return res, nil
+}
+
+func waitNodeReady(ctx context.Context, client kubernetes.Interface, name string) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if n, err := client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{}); err == nil {
+			for _, c := range n.Status.Conditions {
+				if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+					return nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("node %s not Ready within 60s", name)
+}
