@@ -118,7 +118,9 @@ func RunScheduler(ctx context.Context, o SchedulerOptions, out io.Writer) (*Sche
 			factory.Shutdown()
 		})
 		// Start timing once the scheduler knows every node.
-		for typ, ok := range factory.WaitForCacheSync(bctx.Done()) {
+		syncCtx, syncCancel := context.WithTimeout(bctx, time.Minute)
+		defer syncCancel()
+		for typ, ok := range factory.WaitForCacheSync(syncCtx.Done()) {
 			if !ok {
 				return nil, fmt.Errorf("scheduler's %v informer did not sync", typ)
 			}
@@ -159,7 +161,13 @@ func RunScheduler(ctx context.Context, o SchedulerOptions, out io.Writer) (*Sche
 	watchFactory.Start(bctx.Done())
 	// Shutdown waits for the informers, so they must be told to stop first.
 	defer func() { stop(); watchFactory.Shutdown() }()
-	watchFactory.WaitForCacheSync(bctx.Done())
+	watchCtx, watchCancel := context.WithTimeout(bctx, time.Minute)
+	defer watchCancel()
+	for typ, ok := range watchFactory.WaitForCacheSync(watchCtx.Done()) {
+		if !ok {
+			return nil, fmt.Errorf("the benchmark's %v informer did not sync", typ)
+		}
+	}
 
 	start := time.Now()
 	if err := parallel(ctx, o.Pods, o.Writers, func(i int) error {

@@ -225,25 +225,29 @@ func (c *cache) oldestLocked() int64 {
 }
 
 // waitFor blocks until the cache has seen revision rev (0 = no wait). When
-// rev is newer than the cache, it asks etcd for a progress notification so an
-// idle prefix catches up with revisions written elsewhere.
+// rev is newer than the cache, it asks etcd for progress notifications so
+// an idle prefix catches up with revisions written elsewhere.
 func (c *cache) waitFor(ctx context.Context, rev int64) error {
 	deadline := time.NewTimer(3 * time.Second)
 	defer deadline.Stop()
-	asked := false
-	for {
+	ask := time.NewTicker(100 * time.Millisecond)
+	defer ask.Stop()
+	for first := true; ; first = false {
 		c.mu.RLock()
 		cur, ch := c.rev, c.revCh
 		c.mu.RUnlock()
 		if cur >= rev {
 			return nil
 		}
-		if !asked {
-			asked = true
+		if first {
 			_ = c.watcher.RequestProgress(clientv3.WithRequireLeader(ctx))
 		}
 		select {
 		case <-ch:
+		case <-ask.C:
+			// etcd answers a progress request only while every watch on the
+			// stream is caught up, so keep asking.
+			_ = c.watcher.RequestProgress(clientv3.WithRequireLeader(ctx))
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-deadline.C:
@@ -252,13 +256,20 @@ func (c *cache) waitFor(ctx context.Context, rev int64) error {
 	}
 }
 
-// waitCurrent waits until the cache holds everything etcd has now.
+// waitCurrent waits until the cache holds everything etcd has now. A cache
+// that cannot confirm it within a second serves what it has: its events
+// continue from there, so a client sees every later change either way.
 func (c *cache) waitCurrent(ctx context.Context) error {
 	rev, err := c.store.Revision(ctx)
 	if err != nil {
 		return err
 	}
-	return c.waitFor(ctx, rev)
+	wctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if err := c.waitFor(wctx, rev); err != nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return nil
 }
 
 func inNamespace(key, prefix string) bool { return strings.HasPrefix(key, prefix) }
