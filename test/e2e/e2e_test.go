@@ -25,7 +25,8 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	skiffBin = filepath.Join(dir, "skiff")
-	build := exec.Command("go", "build", "-o", skiffBin, "./cmd/skiff")
+	// Both binaries, side by side, as `go install ./cmd/...` puts them.
+	build := exec.Command("go", "build", "-o", dir, "./cmd/skiff", "./cmd/skiff-shim")
 	build.Dir = "../.."
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {

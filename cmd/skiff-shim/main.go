@@ -1,0 +1,12 @@
+// Command skiff-shim is the process runtime's container shim on its own: the
+// same code as `skiff shim`, without the rest of skiff, so each container's
+// supervisor starts in a millisecond and costs little memory.
+package main
+
+import (
+	"os"
+
+	"github.com/skiff-sh/skiff/internal/runtime/process"
+)
+
+func main() { os.Exit(process.ShimMain(os.Args[1:])) }
