@@ -47,7 +47,7 @@ func JoinConfig(server, token string) (*rest.Config, []byte, error) {
 	if hex.EncodeToString(sum[:]) != hash {
 		return nil, nil, fmt.Errorf("the CA served by %s does not match the token's hash: wrong server or token", server)
 	}
-	return &rest.Config{Host: server, BearerToken: token, TLSClientConfig: rest.TLSClientConfig{CAData: ca}, QPS: 50, Burst: 100}, ca, nil
+	return &rest.Config{Host: server, BearerToken: token, TLSClientConfig: rest.TLSClientConfig{CAData: ca}, QPS: agentQPS, Burst: 2 * agentQPS}, ca, nil
 }
 
 // ParseLabels parses --node-labels: k=v,k2=v2.
@@ -87,3 +87,8 @@ func ParseTaints(s string) ([]corev1.Taint, error) {
 	}
 	return out, nil
 }
+
+// agentQPS bounds an agent's API requests. Above the kubelet's default of 50:
+// a node starting 100 pods at once makes a few writes for each (status,
+// events), and skiff's API server takes them easily.
+const agentQPS = 200
