@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -126,15 +127,25 @@ func (s *Store) Create(ctx context.Context, key string, obj runtime.Object) (run
 
 // Get reads the current object from etcd.
 func (s *Store) Get(ctx context.Context, key, name string) (runtime.Object, error) {
+	_, obj, err := s.read(ctx, key, name)
+	return obj, err
+}
+
+// read returns the stored key-value and its decoded object.
+func (s *Store) read(ctx context.Context, key, name string) (*mvccpb.KeyValue, runtime.Object, error) {
 	resp, err := s.client.Get(ctx, key)
 	if err != nil {
-		return nil, storageError(err)
+		return nil, nil, storageError(err)
 	}
 	if len(resp.Kvs) == 0 {
-		return nil, apierrors.NewNotFound(s.resource, name)
+		return nil, nil, apierrors.NewNotFound(s.resource, name)
 	}
 	kv := resp.Kvs[0]
-	return s.decode(kv.Value, kv.ModRevision)
+	obj, err := s.decode(kv.Value, kv.ModRevision)
+	if err != nil {
+		return nil, nil, apierrors.NewInternalError(err)
+	}
+	return kv, obj, nil
 }
 
 // UpdateFunc computes the new object from the current one. Returning the
@@ -145,17 +156,9 @@ type UpdateFunc func(current runtime.Object) (runtime.Object, error)
 // nobody wrote in between, retrying on races. It returns the stored object.
 func (s *Store) GuaranteedUpdate(ctx context.Context, key, name string, fn UpdateFunc) (runtime.Object, error) {
 	for attempt := 0; ; attempt++ {
-		resp, err := s.client.Get(ctx, key)
+		kv, cur, err := s.read(ctx, key, name)
 		if err != nil {
-			return nil, storageError(err)
-		}
-		if len(resp.Kvs) == 0 {
-			return nil, apierrors.NewNotFound(s.resource, name)
-		}
-		kv := resp.Kvs[0]
-		cur, err := s.decode(kv.Value, kv.ModRevision)
-		if err != nil {
-			return nil, apierrors.NewInternalError(err)
+			return nil, err
 		}
 		next, err := fn(cur)
 		if err != nil {
@@ -194,17 +197,9 @@ func (s *Store) GuaranteedUpdate(ctx context.Context, key, name string, fn Updat
 // makes it read and check again.
 func (s *Store) Delete(ctx context.Context, key, name string, uid types.UID, precheck func(runtime.Object) error) (runtime.Object, error) {
 	for attempt := 0; ; attempt++ {
-		resp, err := s.client.Get(ctx, key)
+		kv, cur, err := s.read(ctx, key, name)
 		if err != nil {
-			return nil, storageError(err)
-		}
-		if len(resp.Kvs) == 0 {
-			return nil, apierrors.NewNotFound(s.resource, name)
-		}
-		kv := resp.Kvs[0]
-		cur, err := s.decode(kv.Value, kv.ModRevision)
-		if err != nil {
-			return nil, apierrors.NewInternalError(err)
+			return nil, err
 		}
 		if uid != "" {
 			if m, _ := meta.Accessor(cur); m.GetUID() != uid {

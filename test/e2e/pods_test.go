@@ -36,6 +36,17 @@ func reset(t *testing.T, root string) {
 	}
 }
 
+// waitPhase waits until the pod reaches phase.
+func waitPhase(t *testing.T, k kubectl, c *cluster, pod, phase string, timeout time.Duration) {
+	t.Helper()
+	eventually(t, timeout, func() string {
+		if p := jsonpath(k, c, "pod/"+pod, "{.status.phase}"); p != phase {
+			return pod + " phase " + p
+		}
+		return ""
+	})
+}
+
 func applyYAML(t *testing.T, k kubectl, c *cluster, doc string) {
 	t.Helper()
 	k.runIn(t, c, doc, "apply", "-f", "-")
@@ -58,12 +69,7 @@ spec:
     image: busybox
     command: ["sh", "-c", "echo hi; echo to-stderr >&2; sleep 3600"]
 `)
-	eventually(t, 30*time.Second, func() string {
-		if p := jsonpath(k, c, "pod/hello", "{.status.phase}"); p != "Running" {
-			return "phase " + p
-		}
-		return ""
-	})
+	waitPhase(t, k, c, "hello", "Running", 30*time.Second)
 	eventually(t, 10*time.Second, func() string {
 		out, _ := k.try(c, "logs", "hello")
 		if !strings.Contains(out, "hi") || !strings.Contains(out, "to-stderr") {
@@ -162,12 +168,7 @@ spec:
       preStop:
         exec: {command: ["sh", "-c", "echo prestop >> %[1]s"]}
 `, marks))
-	eventually(t, 30*time.Second, func() string {
-		if p := jsonpath(k, c, "pod/stubborn", "{.status.phase}"); p != "Running" {
-			return "phase " + p
-		}
-		return ""
-	})
+	waitPhase(t, k, c, "stubborn", "Running", 30*time.Second)
 	start := time.Now()
 	k.run(t, c, "delete", "pod", "stubborn", "--wait")
 	took := time.Since(start)
@@ -319,12 +320,7 @@ spec:
     image: busybox
     command: ["sh", "-c", "echo started; sleep 3600"]
 `)
-	eventually(t, 30*time.Second, func() string {
-		if p := jsonpath(k, c, "pod/survivor", "{.status.phase}"); p != "Running" {
-			return "phase " + p
-		}
-		return ""
-	})
+	waitPhase(t, k, c, "survivor", "Running", 30*time.Second)
 	id := jsonpath(k, c, "pod/survivor", "{.status.containerStatuses[0].containerID}")
 	agent.Process.Kill()
 	agent.Wait()
