@@ -62,6 +62,8 @@ func newServerCommand() *cobra.Command {
 	f.IntVar(&o.MaxRequestsInFlight, "max-requests-inflight", 400, "concurrent non-mutating requests before 429")
 	f.IntVar(&o.MaxMutatingRequestsInFlight, "max-mutating-requests-inflight", 200, "concurrent mutating requests before 429")
 	f.BoolVar(&disableAgent, "disable-agent", false, "do not run a node agent in this process")
+	f.Int64Var(&o.DefaultNotReadyTolerationSeconds, "default-not-ready-toleration-seconds", 300, "tolerationSeconds of the not-ready:NoExecute toleration added to every pod")
+	f.Int64Var(&o.DefaultUnreachableTolerationSeconds, "default-unreachable-toleration-seconds", 300, "tolerationSeconds of the unreachable:NoExecute toleration added to every pod")
 	af.register(cmd, "")
 	return cmd
 }

@@ -315,3 +315,29 @@ func TestDefaultEndpointPorts(t *testing.T) {
 		t.Errorf("endpoints %+v, slice %+v", ep.Subsets[0].Ports, es.Ports)
 	}
 }
+
+func TestPodsGetDefaultTolerations(t *testing.T) {
+	p := create(Pods, testPod()).(*corev1.Pod)
+	got := map[string]int64{}
+	for _, tol := range p.Spec.Tolerations {
+		if tol.Effect == corev1.TaintEffectNoExecute && tol.TolerationSeconds != nil {
+			got[tol.Key] = *tol.TolerationSeconds
+		}
+	}
+	if got[corev1.TaintNodeNotReady] != 300 || got[corev1.TaintNodeUnreachable] != 300 || p.Status.Phase != corev1.PodPending {
+		t.Fatalf("tolerations %v phase %q; want 300s not-ready and unreachable, Pending", got, p.Status.Phase)
+	}
+	// A pod that tolerates the taint already keeps its own toleration.
+	own := testPod()
+	own.Spec.Tolerations = []corev1.Toleration{{Key: corev1.TaintNodeUnreachable, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute}}
+	p = create(Pods, own).(*corev1.Pod)
+	n := 0
+	for _, tol := range p.Spec.Tolerations {
+		if tol.Key == corev1.TaintNodeUnreachable {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("unreachable tolerations: %d, want the pod's own only", n)
+	}
+}

@@ -6,12 +6,37 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 )
 
+// The DefaultTolerationSeconds admission: how long pods stay on a node that
+// went not-ready or unreachable before they are evicted, unless they say.
+// `skiff server --default-not-ready-toleration-seconds` and
+// `--default-unreachable-toleration-seconds` set them.
+var (
+	DefaultNotReadyTolerationSeconds    int64 = 300
+	DefaultUnreachableTolerationSeconds int64 = 300
+)
+
 func init() {
-	// As upstream's pod strategy: a new pod is Pending with its QoS class.
 	Pods.PrepareForCreate = func(obj runtime.Object) {
 		pod := obj.(*corev1.Pod)
+		// As upstream's pod strategy: a new pod is Pending with its QoS class.
 		pod.Status = corev1.PodStatus{Phase: corev1.PodPending, QOSClass: PodQOSClass(pod)}
+		addDefaultToleration(pod, corev1.TaintNodeNotReady, DefaultNotReadyTolerationSeconds)
+		addDefaultToleration(pod, corev1.TaintNodeUnreachable, DefaultUnreachableTolerationSeconds)
 	}
+}
+
+// addDefaultToleration adds a NoExecute toleration for key unless the pod
+// already tolerates that taint.
+func addDefaultToleration(pod *corev1.Pod, key string, seconds int64) {
+	for _, t := range pod.Spec.Tolerations {
+		if (t.Key == key || t.Key == "" && t.Operator == corev1.TolerationOpExists) &&
+			(t.Effect == "" || t.Effect == corev1.TaintEffectNoExecute) {
+			return
+		}
+	}
+	s := seconds
+	pod.Spec.Tolerations = append(pod.Spec.Tolerations, corev1.Toleration{
+		Key: key, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: &s})
 }
 
 // PodQOSClass classifies a pod as upstream does: BestEffort without requests

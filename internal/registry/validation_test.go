@@ -277,7 +277,7 @@ func TestValidateUpdate(t *testing.T) {
 			want: []string{"spec.activeDeadlineSeconds: Invalid value"}},
 		{name: "pod tolerations may be added",
 			errs: update(Pods, testPod(), func(p *corev1.Pod) {
-				p.Spec.Tolerations = []corev1.Toleration{{Key: "k", Operator: corev1.TolerationOpExists}}
+				p.Spec.Tolerations = append(p.Spec.Tolerations, corev1.Toleration{Key: "k", Operator: corev1.TolerationOpExists})
 			})},
 		{name: "pod tolerations may not be removed",
 			errs: update(Pods, pod(func(p *corev1.Pod) {

@@ -18,6 +18,7 @@ import (
 	"github.com/skiff-sh/skiff/internal/apiserver"
 	"github.com/skiff-sh/skiff/internal/certs"
 	"github.com/skiff-sh/skiff/internal/etcd"
+	"github.com/skiff-sh/skiff/internal/registry"
 )
 
 // Options are `skiff server`'s settings.
@@ -37,6 +38,9 @@ type Options struct {
 	Agent *agent.Options
 	// DisableControllers leaves out the scheduler and controllers (benchmarks run their own).
 	DisableControllers bool
+	// DefaultNotReadyTolerationSeconds and DefaultUnreachableTolerationSeconds
+	// are the tolerations admission gives pods (0 keeps upstream's 300).
+	DefaultNotReadyTolerationSeconds, DefaultUnreachableTolerationSeconds int64
 }
 
 // DefaultDataDir is /var/lib/skiff for root, else ~/.skiff.
@@ -90,6 +94,12 @@ func Start(ctx context.Context, o Options) (*Running, error) {
 	}
 	if ones, _ := cidr.Mask.Size(); ones > 28 {
 		return nil, fmt.Errorf("--service-cluster-ip-range %q is too small", o.ServiceCIDR)
+	}
+	if o.DefaultNotReadyTolerationSeconds > 0 {
+		registry.DefaultNotReadyTolerationSeconds = o.DefaultNotReadyTolerationSeconds
+	}
+	if o.DefaultUnreachableTolerationSeconds > 0 {
+		registry.DefaultUnreachableTolerationSeconds = o.DefaultUnreachableTolerationSeconds
 	}
 	pki, err := certs.Ensure(certs.Options{Dir: filepath.Join(o.DataDir, "tls"), SANs: o.TLSSANs})
 	if err != nil {
