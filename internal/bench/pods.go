@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -34,6 +35,9 @@ type PodsResult struct {
 	Pods         int     `json:"pods"`
 	StartupP50Ms float64 `json:"startup_p50_ms"`
 	StartupP99Ms float64 `json:"startup_p99_ms"`
+	// ScheduledP50Ms and ScheduledP99Ms: from create until a watch sees the pod bound.
+	ScheduledP50Ms float64 `json:"scheduled_p50_ms"`
+	ScheduledP99Ms float64 `json:"scheduled_p99_ms"`
 	AgentRSSMB   float64 `json:"agent_rss_mb"`
 	// ShimsAnonMB is the private memory of the pods' shims, one per container.
 	ShimsAnonMB float64 `json:"shims_anon_mb"`
@@ -77,15 +81,23 @@ func RunPods(ctx context.Context, o PodsOptions, out io.Writer) (*PodsResult, er
 		return nil, err
 	}
 	root := filepath.Join(dir, "agent")
-	agent := exec.CommandContext(sctx, self, "agent", "--server", r.URL, "--token", r.Token, "--node-name", "bench-node",
+	agent := exec.Command(self, "agent", "--server", r.URL, "--token", r.Token, "--node-name", "bench-node",
 		"--root-dir", root, "--kubelet-port", "0", "--node-ip", "127.0.0.1")
 	agent.Stdout, agent.Stderr = io.Discard, os.Stderr
 	if err := agent.Start(); err != nil {
 		return nil, err
 	}
 	defer func() {
-		_ = agent.Process.Kill()
-		_ = agent.Wait()
+		// SIGTERM, so an agent run with SKIFF_CPUPROFILE writes its profile.
+		_ = agent.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = agent.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = agent.Process.Kill()
+			<-done
+		}
 		_ = exec.Command(self, "reset", "--root-dir", root).Run()
 	}()
 	cfg, err := clientcmd.BuildConfigFromFlags("", r.Kubeconfig)
@@ -134,8 +146,8 @@ func RunPods(ctx context.Context, o PodsOptions, out io.Writer) (*PodsResult, er
 	if err := <-errs; err != nil {
 		return nil, fmt.Errorf("create pod: %w", err)
 	}
-	var startup []time.Duration
-	seen := map[string]bool{}
+	var startup, scheduled []time.Duration
+	seen, bound := map[string]bool{}, map[string]bool{}
 	timeout := time.After(5 * time.Minute)
 	for len(seen) < o.Pods {
 		select {
@@ -144,7 +156,16 @@ func RunPods(ctx context.Context, o PodsOptions, out io.Writer) (*PodsResult, er
 				return nil, fmt.Errorf("watch closed")
 			}
 			pod, isPod := ev.Object.(*corev1.Pod)
-			if !isPod || ev.Type == watch.Deleted || pod.Status.Phase != corev1.PodRunning || seen[pod.Name] {
+			if !isPod || ev.Type == watch.Deleted {
+				continue
+			}
+			if pod.Spec.NodeName != "" && !bound[pod.Name] {
+				bound[pod.Name] = true
+				mu.Lock()
+				scheduled = append(scheduled, time.Since(created[pod.Name]))
+				mu.Unlock()
+			}
+			if pod.Status.Phase != corev1.PodRunning || seen[pod.Name] {
 				continue
 			}
 			seen[pod.Name] = true
@@ -156,6 +177,7 @@ func RunPods(ctx context.Context, o PodsOptions, out io.Writer) (*PodsResult, er
 		}
 	}
 	res := &PodsResult{Pods: o.Pods, StartupP50Ms: percentile(startup, 0.5), StartupP99Ms: percentile(startup, 0.99),
+		ScheduledP50Ms: percentile(scheduled, 0.5), ScheduledP99Ms: percentile(scheduled, 0.99),
 		AgentRSSMB: procMB(agent.Process.Pid, "VmRSS")}
 	if pids, err := exec.Command("pgrep", "-f", "shim start "+root).Output(); err == nil {
 		for _, p := range strings.Fields(string(pids)) {
