@@ -38,7 +38,7 @@ type PodsResult struct {
 	// ScheduledP50Ms and ScheduledP99Ms: from create until a watch sees the pod bound.
 	ScheduledP50Ms float64 `json:"scheduled_p50_ms"`
 	ScheduledP99Ms float64 `json:"scheduled_p99_ms"`
-	AgentRSSMB   float64 `json:"agent_rss_mb"`
+	AgentRSSMB     float64 `json:"agent_rss_mb"`
 	// ShimsAnonMB is the private memory of the pods' shims, one per container.
 	ShimsAnonMB float64 `json:"shims_anon_mb"`
 }
