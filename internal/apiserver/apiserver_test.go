@@ -22,6 +22,9 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
 	"github.com/skiff-sh/skiff/internal/testenv"
 )
 
@@ -503,4 +506,39 @@ func rawAccept(t *testing.T, env *testenv.Env, path, accept string) (int, string
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+func TestMetricsAreScrapable(t *testing.T) {
+	env := testenv.Start(t)
+	ctx := context.Background()
+	if _, err := env.Client.CoreV1().ConfigMaps("default").Create(ctx, cm("m", nil), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	code, body := rawAccept(t, env, "/metrics", "text/plain")
+	if code != 200 {
+		t.Fatalf("/metrics: %d", code)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("parse /metrics: %v", err)
+	}
+	found := false
+	for _, m := range families["apiserver_request_total"].GetMetric() {
+		l := map[string]string{}
+		for _, p := range m.GetLabel() {
+			l[p.GetName()] = p.GetValue()
+		}
+		if l["verb"] == "CREATE" && l["resource"] == "configmaps" && l["code"] == "201" && m.GetCounter().GetValue() >= 1 {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("no apiserver_request_total for the configmap create")
+	}
+	for _, name := range []string{"apiserver_request_duration_seconds", "etcd_request_duration_seconds", "apiserver_storage_objects", "apiserver_current_inflight_requests", "go_goroutines"} {
+		if _, ok := families[name]; !ok {
+			t.Errorf("metric %s missing", name)
+		}
+	}
 }

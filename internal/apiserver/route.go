@@ -3,6 +3,7 @@ package apiserver
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -55,7 +56,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, apierrors.NewForbidden(req.h.GR(), req.name, forbiddenReason(reason)))
 		return
 	}
-	if req.verb != "watch" {
+	if req.verb != "watch" && req.sub != "log" {
 		release, err := s.admit(req.verb)
 		if err != nil {
 			writeError(w, r, err)
@@ -64,7 +65,18 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		defer release()
 	}
 	req.manager = fieldManagerName(r)
-	req.h.serve(w, r, req)
+	rec := &statusRecorder{ResponseWriter: w}
+	start := time.Now()
+	if req.verb == "watch" {
+		g := s.metrics.watchers.WithLabelValues("WATCH", group, version, req.h.Plural, req.sub, "", "apiserver")
+		g.Inc()
+		defer g.Dec()
+	}
+	req.h.serve(rec, r, req)
+	if rec.code == 0 {
+		rec.code = http.StatusOK
+	}
+	s.metrics.observe(req, version, rec.code, time.Since(start))
 }
 
 func (s *Server) parse(r *http.Request, group, version string, p []string) (*request, error) {

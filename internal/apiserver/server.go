@@ -69,6 +69,7 @@ type Server struct {
 	ipalloc   *ipAllocator
 	handler   http.Handler
 	watcher   clientv3.Watcher
+	metrics   *apiMetrics
 }
 
 // New builds the server and starts its watch caches; they run until ctx ends.
@@ -94,6 +95,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		readOnly: make(chan struct{}, cfg.MaxRequestsInFlight),
 		mutating: make(chan struct{}, cfg.MaxMutatingRequestsInFlight),
 		watcher:  clientv3.NewWatcher(cfg.Etcd),
+		metrics:  newAPIMetrics(),
 	}
 	if s.tokens == nil {
 		s.tokens = tokenAuth{}
@@ -103,6 +105,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		st, err := storage.New(ctx, storage.Config{
 			Client: cfg.Etcd, Watcher: s.watcher, Resource: res.GR(), KeyRoot: res.Plural,
 			NewFunc: res.New, Compacted: s.compacted.Load,
+			Observe: func(op string, took time.Duration) {
+				s.metrics.etcd.WithLabelValues(op, res.GR().String()).Observe(took.Seconds())
+			},
 		})
 		if err != nil {
 			return nil, fmt.Errorf("start storage for %s: %w", res.GR(), err)
@@ -223,6 +228,7 @@ func (s *Server) buildHandler() http.Handler {
 	mux.HandleFunc("/api/", s.serveAPI)
 	mux.HandleFunc("/apis", s.serveGroupDiscovery)
 	mux.HandleFunc("/apis/", s.serveAPI)
+	mux.HandleFunc("/metrics", s.serveMetrics)
 	mux.HandleFunc("/openapi/v3", s.serveOpenAPI)
 	mux.HandleFunc("/openapi/v3/", s.serveOpenAPI)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -69,6 +70,7 @@ func (s *Store) List(ctx context.Context, opts ListOptions) (*ListResult, error)
 }
 
 func (s *Store) listEtcd(ctx context.Context, opts ListOptions, rv int64) (*ListResult, error) {
+	defer s.timed("list", time.Now())
 	prefix := s.Prefix(opts.Namespace)
 	start := prefix
 	var rev int64

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -26,6 +27,7 @@ type Store struct {
 	resource schema.GroupResource
 	newFunc  func() runtime.Object
 	cache    *cache
+	observe  func(op string, took time.Duration)
 }
 
 // Config describes one resource's store.
@@ -38,6 +40,8 @@ type Config struct {
 	NewFunc func() runtime.Object
 	// Compacted reports the newest compacted revision; watches older than it get 410.
 	Compacted func() int64
+	// Observe, when set, is told how long each etcd operation took (for metrics).
+	Observe func(op string, took time.Duration)
 }
 
 // New creates a store and starts its watch cache; the cache runs until ctx ends.
@@ -47,6 +51,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		prefix:   "/registry/" + cfg.KeyRoot + "/",
 		resource: cfg.Resource,
 		newFunc:  cfg.NewFunc,
+		observe:  cfg.Observe,
 	}
 	c, err := newCache(ctx, s, cfg.Watcher, cfg.Compacted)
 	if err != nil {
@@ -54,6 +59,20 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	s.cache = c
 	return s, nil
+}
+
+// timed reports an operation's duration to the observer: defer s.timed("get", time.Now()).
+func (s *Store) timed(op string, start time.Time) {
+	if s.observe != nil {
+		s.observe(op, time.Since(start))
+	}
+}
+
+// Count returns how many objects the watch cache holds.
+func (s *Store) Count() int {
+	s.cache.mu.RLock()
+	defer s.cache.mu.RUnlock()
+	return len(s.cache.items)
 }
 
 // Key returns the etcd key of an object.
@@ -106,6 +125,7 @@ func nameOf(obj runtime.Object) string {
 // Create stores a new object; it fails with AlreadyExists when the key is taken.
 // The returned object carries its resourceVersion.
 func (s *Store) Create(ctx context.Context, key string, obj runtime.Object) (runtime.Object, error) {
+	defer s.timed("create", time.Now())
 	data, err := s.encode(obj)
 	if err != nil {
 		return nil, apierrors.NewInternalError(err)
@@ -127,6 +147,7 @@ func (s *Store) Create(ctx context.Context, key string, obj runtime.Object) (run
 
 // Get reads the current object from etcd.
 func (s *Store) Get(ctx context.Context, key, name string) (runtime.Object, error) {
+	defer s.timed("get", time.Now())
 	_, obj, err := s.read(ctx, key, name)
 	return obj, err
 }
@@ -155,6 +176,7 @@ type UpdateFunc func(current runtime.Object) (runtime.Object, error)
 // GuaranteedUpdate reads the object, applies fn and writes the result only if
 // nobody wrote in between, retrying on races. It returns the stored object.
 func (s *Store) GuaranteedUpdate(ctx context.Context, key, name string, fn UpdateFunc) (runtime.Object, error) {
+	defer s.timed("update", time.Now())
 	for attempt := 0; ; attempt++ {
 		kv, cur, err := s.read(ctx, key, name)
 		if err != nil {
@@ -196,6 +218,7 @@ func (s *Store) GuaranteedUpdate(ctx context.Context, key, name string, fn Updat
 // precheck accepts it, and returns the deleted object. A write in between
 // makes it read and check again.
 func (s *Store) Delete(ctx context.Context, key, name string, uid types.UID, precheck func(runtime.Object) error) (runtime.Object, error) {
+	defer s.timed("delete", time.Now())
 	for attempt := 0; ; attempt++ {
 		kv, cur, err := s.read(ctx, key, name)
 		if err != nil {
