@@ -12,6 +12,7 @@ import (
 
 	"github.com/skiff-sh/skiff/internal/certs"
 	"github.com/skiff-sh/skiff/internal/controller/namespace"
+	"github.com/skiff-sh/skiff/internal/controller/replicaset"
 	"github.com/skiff-sh/skiff/internal/scheduler"
 )
 
@@ -49,14 +50,16 @@ func startControllers(ctx context.Context, cfg *rest.Config, wg *sync.WaitGroup)
 	factory := informers.NewSharedInformerFactory(client, 0)
 	nsc := namespace.NewController(client, dyn, factory.Core().V1().Namespaces())
 	sched := scheduler.New(client, factory)
+	rsc := replicaset.NewController(client, factory)
 	factory.Start(ctx.Done())
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		var loops sync.WaitGroup
-		loops.Add(2)
+		loops.Add(3)
 		go func() { defer loops.Done(); nsc.Run(ctx, 2) }()
 		go func() { defer loops.Done(); sched.Run(ctx) }()
+		go func() { defer loops.Done(); rsc.Run(ctx, 5) }()
 		loops.Wait()
 		factory.Shutdown()
 	}()
