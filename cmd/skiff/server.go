@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/skiff-sh/skiff/internal/controllermanager"
 	"github.com/skiff-sh/skiff/internal/etcd"
 	"github.com/skiff-sh/skiff/internal/server"
 )
@@ -27,6 +28,7 @@ func newServerCommand() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.EtcdServers = etcd.SplitServers(etcdServers)
+			o.Controllers = controllermanager.Start
 			if !disableAgent {
 				if af.rootDir == "" {
 					af.rootDir = filepath.Join(o.DataDir, "agent")

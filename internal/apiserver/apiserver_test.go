@@ -25,6 +25,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/skiff-sh/skiff/internal/controllermanager"
+	"github.com/skiff-sh/skiff/internal/server"
 	"github.com/skiff-sh/skiff/internal/testenv"
 )
 
@@ -359,7 +361,7 @@ func TestAnonymousRequestsAreUnauthorized(t *testing.T) {
 }
 
 func TestTerminatingNamespaceRefusesNewObjects(t *testing.T) {
-	env := testenv.Start(t)
+	env := testenv.Start(t, func(o *server.Options) { o.Controllers = controllermanager.Start })
 	ctx := context.Background()
 	nss := env.Client.CoreV1().Namespaces()
 	if _, err := nss.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "doomed"}}, metav1.CreateOptions{}); err != nil {

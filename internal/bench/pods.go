@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/skiff-sh/skiff/internal/controllermanager"
 	"github.com/skiff-sh/skiff/internal/server"
 )
 
@@ -71,7 +72,8 @@ func RunPods(ctx context.Context, o PodsOptions, out io.Writer) (*PodsResult, er
 	defer os.RemoveAll(dir)
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	r, err := server.Start(sctx, server.Options{DataDir: filepath.Join(dir, "server"), BindAddress: "127.0.0.1"})
+	r, err := server.Start(sctx, server.Options{DataDir: filepath.Join(dir, "server"), BindAddress: "127.0.0.1",
+		Controllers: controllermanager.Start})
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/client-go/rest"
+
 	"github.com/skiff-sh/skiff/internal/agent"
 	"github.com/skiff-sh/skiff/internal/apiserver"
 	"github.com/skiff-sh/skiff/internal/certs"
@@ -36,7 +38,11 @@ type Options struct {
 	// Agent, when set, runs a node agent in this process (Config and
 	// ClientCAPEM are filled in; RootDir defaults to <data-dir>/agent).
 	Agent *agent.Options
-	// DisableControllers leaves out the scheduler and controllers (benchmarks run their own).
+	// Controllers, when set, starts the scheduler and controllers in this
+	// process (cmd/skiff passes controllermanager.Start; the server package
+	// does not import them, so controller tests can start a server).
+	Controllers func(ctx context.Context, cfg *rest.Config, wg *sync.WaitGroup) error
+	// DisableControllers leaves them out even when Controllers is set.
 	DisableControllers bool
 	// DefaultNotReadyTolerationSeconds and DefaultUnreachableTolerationSeconds
 	// are the tolerations admission gives pods (0 keeps upstream's 300).
@@ -168,10 +174,10 @@ func Start(ctx context.Context, o Options) (*Running, error) {
 		backend.Close()
 		r.done <- err
 	}()
-	if !o.DisableControllers {
+	if o.Controllers != nil && !o.DisableControllers {
 		lb, err := loopbackConfig(pki, url, "system:skiff-controller-manager")
 		if err == nil {
-			err = startControllers(srvCtx, lb, &controllers)
+			err = o.Controllers(srvCtx, lb, &controllers)
 		}
 		if err != nil {
 			cancel()
