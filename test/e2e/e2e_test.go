@@ -128,10 +128,12 @@ func kubectls(t *testing.T) []kubectl {
 }
 
 func (k kubectl) cmd(c *cluster, args ...string) *exec.Cmd {
-	all := append(append([]string{}, k.argv[1:]...), args...)
+	all := append([]string{}, k.argv[1:]...)
 	if k.cacheDir != "" {
+		// Before the arguments: anything after a "--" belongs to the command run.
 		all = append(all, "--cache-dir", k.cacheDir)
 	}
+	all = append(all, args...)
 	cmd := exec.Command(k.argv[0], all...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+c.kubeconfig)
 	return cmd
