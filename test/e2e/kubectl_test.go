@@ -115,6 +115,9 @@ func TestKubectlWorkflow(t *testing.T) {
 			mustContain(t, "apply", out, "namespace/"+ns+" created", "configmap/settings created", "secret/creds created",
 				"deployment.apps/web created", "job.batch/once created", "service/web created", "ingress.networking.k8s.io/web created")
 
+			out = k.run(t, c, "explain", "pod.spec.containers")
+			mustContain(t, "explain", out, "List of containers belonging to the pod")
+
 			out = k.run(t, c, "get", "deploy", "-n", ns, "-o", "wide")
 			mustContain(t, "get -o wide", out, "READY", "UP-TO-DATE", "CONTAINERS", "IMAGES", "SELECTOR", "nginx:1.25", "app=web")
 			out = k.run(t, c, "get", "cm", "settings", "-n", ns, "-o", "yaml")
