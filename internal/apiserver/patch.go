@@ -200,4 +200,3 @@ func applyError(err error) error {
 	}
 	return apierrors.NewBadRequest(err.Error())
 }
-
