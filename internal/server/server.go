@@ -82,6 +82,10 @@ func Start(ctx context.Context, o Options) (*Running, error) {
 	if o.DataDir == "" {
 		o.DataDir = DefaultDataDir()
 	}
+	// Absolute, so the kubeconfig path printed and written is usable from anywhere.
+	if abs, err := filepath.Abs(o.DataDir); err == nil {
+		o.DataDir = abs
+	}
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
