@@ -60,6 +60,16 @@ func startServer(t *testing.T, extra ...string) *cluster {
 	dir := t.TempDir()
 	c := &cluster{dataDir: dir, kubeconfig: filepath.Join(dir, "kubeconfig.yaml")}
 	args := append([]string{"server", "--data-dir", dir, "--bind-address", "127.0.0.1", "--secure-port", fmt.Sprint(freePort(t))}, extra...)
+	// The server runs an agent; its containers outlive it by design, so every
+	// test resets the agent's root dir after stopping the server (cleanups run
+	// last-registered first).
+	root := filepath.Join(dir, "agent")
+	for i, a := range extra {
+		if a == "--root-dir" && i+1 < len(extra) {
+			root = extra[i+1]
+		}
+	}
+	t.Cleanup(func() { reset(t, root) })
 	c.cmd = exec.Command(skiffBin, args...)
 	out, err := c.cmd.StdoutPipe()
 	if err != nil {

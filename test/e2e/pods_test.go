@@ -17,7 +17,6 @@ func agentCluster(t *testing.T, extra ...string) (*cluster, kubectl) {
 	root := filepath.Join(t.TempDir(), "agent")
 	args := append([]string{"--node-name", "node-a", "--root-dir", root, "--kubelet-port", fmt.Sprint(freePort(t)), "--node-ip", "127.0.0.1"}, extra...)
 	c := startServer(t, args...)
-	t.Cleanup(func() { reset(t, root) })
 	k := kubectl{name: "embedded", argv: []string{skiffBin, "kubectl"}, cacheDir: t.TempDir()}
 	eventually(t, 30*time.Second, func() string {
 		out, _ := k.try(c, "get", "node", "node-a", "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}")
