@@ -286,14 +286,22 @@ func TestNamespaceMustExist(t *testing.T) {
 // raw sends a request with the admin credentials and returns status and body.
 func raw(t *testing.T, env *testenv.Env, method, path, contentType string, body []byte) (int, string) {
 	t.Helper()
+	return do(t, env, method, path, map[string]string{"Content-Type": contentType}, body)
+}
+
+// do sends a request with the admin credentials and returns status and body.
+func do(t *testing.T, env *testenv.Env, method, path string, headers map[string]string, body []byte) (int, string) {
+	t.Helper()
 	tc, err := rest.TLSConfigFor(env.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tc}}
 	req, _ := http.NewRequest(method, env.Config.Host+path, bytes.NewReader(body))
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
+	for k, v := range headers {
+		if v != "" {
+			req.Header.Set(k, v)
+		}
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
@@ -494,20 +502,7 @@ func TestBindingScaleEvictionAndTables(t *testing.T) {
 
 func rawAccept(t *testing.T, env *testenv.Env, path, accept string) (int, string) {
 	t.Helper()
-	tc, err := rest.TLSConfigFor(env.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tc}}
-	req, _ := http.NewRequest("GET", env.Config.Host+path, nil)
-	req.Header.Set("Accept", accept)
-	resp, err := hc.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return do(t, env, "GET", path, map[string]string{"Accept": accept}, nil)
 }
 
 func TestMetricsAreScrapable(t *testing.T) {

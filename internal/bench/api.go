@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -97,34 +96,18 @@ func RunAPI(ctx context.Context, o APIOptions, out io.Writer) (*APIResult, error
 
 	// API creates from concurrent client-go writers.
 	lat := make([]time.Duration, o.Objects)
-	var next atomic.Int64
-	var firstErr atomic.Value
 	start := time.Now()
-	var wg sync.WaitGroup
-	for w := 0; w < o.Writers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= o.Objects {
-					return
-				}
-				t0 := time.Now()
-				_, err := client.CoreV1().ConfigMaps(run).Create(ctx, &corev1.ConfigMap{
-					ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("cm-%05d", i)}, Data: map[string]string{"payload": payload},
-				}, metav1.CreateOptions{})
-				lat[i] = time.Since(t0)
-				if err != nil {
-					firstErr.CompareAndSwap(nil, err)
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	err = parallel(ctx, o.Objects, o.Writers, func(i int) error {
+		t0 := time.Now()
+		_, err := client.CoreV1().ConfigMaps(run).Create(ctx, &corev1.ConfigMap{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("cm-%05d", i)}, Data: map[string]string{"payload": payload},
+		}, metav1.CreateOptions{})
+		lat[i] = time.Since(t0)
+		return err
+	})
 	apiDur := time.Since(start)
-	if e := firstErr.Load(); e != nil {
-		return nil, fmt.Errorf("create: %v", e)
+	if err != nil {
+		return nil, fmt.Errorf("create: %w", err)
 	}
 	res.APICreatesPerS = float64(o.Objects) / apiDur.Seconds()
 	res.CreateP50Ms, res.CreateP99Ms = percentile(lat, 0.50), percentile(lat, 0.99)
@@ -137,28 +120,14 @@ func RunAPI(ctx context.Context, o APIOptions, out io.Writer) (*APIResult, error
 		}
 		sample.ResourceVersion = ""
 		body, _ := json.Marshal(sample)
-		next.Store(0)
 		start = time.Now()
-		for w := 0; w < o.Writers; w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					i := int(next.Add(1)) - 1
-					if i >= o.Objects {
-						return
-					}
-					key := fmt.Sprintf("/bench/registry/configmaps/%s/cm-%05d", run, i)
-					if _, err := etcdClient.Put(ctx, key, string(body)); err != nil {
-						firstErr.CompareAndSwap(nil, err)
-					}
-				}
-			}()
-		}
-		wg.Wait()
+		err = parallel(ctx, o.Objects, o.Writers, func(i int) error {
+			_, err := etcdClient.Put(ctx, fmt.Sprintf("/bench/registry/configmaps/%s/cm-%05d", run, i), string(body))
+			return err
+		})
 		etcdDur := time.Since(start)
-		if e := firstErr.Load(); e != nil {
-			return nil, fmt.Errorf("etcd put: %v", e)
+		if err != nil {
+			return nil, fmt.Errorf("etcd put: %w", err)
 		}
 		res.EtcdPutsPerS = float64(o.Objects) / etcdDur.Seconds()
 		res.Ratio = res.APICreatesPerS / res.EtcdPutsPerS
