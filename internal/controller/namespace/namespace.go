@@ -5,15 +5,12 @@ package namespace
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 	coreinformers "k8s.io/client-go/informers/core/v1"
@@ -21,6 +18,8 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
+
+	"github.com/skiff-sh/skiff/internal/controller/loop"
 )
 
 // finalizerName is the spec finalizer the API server puts on every namespace.
@@ -33,7 +32,7 @@ type Controller struct {
 	discovery discovery.DiscoveryInterface
 	lister    corelisters.NamespaceLister
 	synced    cache.InformerSynced
-	queue     workqueue.TypedRateLimitingInterface[string]
+	queue     *loop.Queue[string]
 }
 
 // NewController wires the namespace informer to the work queue.
@@ -44,10 +43,9 @@ func NewController(client kubernetes.Interface, dyn dynamic.Interface, namespace
 		discovery: client.Discovery(),
 		lister:    namespaces.Lister(),
 		synced:    namespaces.Informer().HasSynced,
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
-			workqueue.NewTypedItemExponentialFailureRateLimiter[string](200*time.Millisecond, 10*time.Second),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: "namespace"}),
 	}
+	c.queue = loop.NewWithLimiter("namespace",
+		workqueue.NewTypedItemExponentialFailureRateLimiter[string](200*time.Millisecond, 10*time.Second), c.sync)
 	enqueue := func(obj any) {
 		if ns, ok := obj.(*corev1.Namespace); ok && ns.DeletionTimestamp != nil {
 			c.queue.Add(ns.Name)
@@ -62,43 +60,11 @@ func NewController(client kubernetes.Interface, dyn dynamic.Interface, namespace
 
 // Run processes namespaces until ctx ends.
 func (c *Controller) Run(ctx context.Context, workers int) {
-	defer utilruntime.HandleCrash()
-	defer c.queue.ShutDown()
-	if !cache.WaitForCacheSync(ctx.Done(), c.synced) {
-		return
-	}
-	for i := 0; i < workers; i++ {
-		go wait.UntilWithContext(ctx, c.worker, time.Second)
-	}
-	<-ctx.Done()
+	c.queue.Run(ctx, workers, c.synced)
 }
 
-func (c *Controller) worker(ctx context.Context) {
-	for c.processNextWorkItem(ctx) {
-	}
-}
-
-func (c *Controller) processNextWorkItem(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	err := c.sync(ctx, key)
-	switch {
-	case err == nil:
-		c.queue.Forget(key)
-	case err == errContentRemains:
-		// Pods may take their grace period to go; look again shortly.
-		c.queue.AddAfter(key, time.Second)
-	default:
-		slog.Warn("namespace sync failed", "namespace", key, "err", err)
-		c.queue.AddRateLimited(key)
-	}
-	return true
-}
-
-var errContentRemains = fmt.Errorf("content remains")
+// errContentRemains requeues a namespace whose pods may take their grace period to go.
+var errContentRemains = loop.Requeue(time.Second)
 
 func (c *Controller) sync(ctx context.Context, name string) error {
 	ns, err := c.lister.Get(name)
