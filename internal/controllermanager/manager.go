@@ -1,21 +1,40 @@
 // Package controllermanager runs the scheduler and the controllers in one
-// process, sharing one informer factory, as ordinary API clients.
+// process, as ordinary API clients. Each of the two runs under leader
+// election on its own Lease in kube-system ("kube-scheduler",
+// "kube-controller-manager"), so of several servers sharing one etcd exactly
+// one schedules and one reconciles; a standby takes over within
+// leaseDuration+retryPeriod of the leader's death, at once on a clean stop.
 package controllermanager
 
 import (
 	"context"
+	"log/slog"
+	"net/url"
+	"os"
 	"sync"
+	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
 
 	"github.com/skiff-sh/skiff/internal/controller/deployment"
 	"github.com/skiff-sh/skiff/internal/controller/job"
 	"github.com/skiff-sh/skiff/internal/controller/namespace"
 	"github.com/skiff-sh/skiff/internal/controller/replicaset"
 	"github.com/skiff-sh/skiff/internal/scheduler"
+)
+
+// Lease timings: shorter than upstream's 15/10/2 s so that a standby takes
+// over within 15 s of the leader's death (10 s lease + 2 s retry).
+const (
+	leaseDuration = 10 * time.Second
+	renewDeadline = 7 * time.Second
+	retryPeriod   = 2 * time.Second
 )
 
 // Start runs the scheduler and controllers until ctx ends; wg tracks them.
@@ -28,29 +47,89 @@ func Start(ctx context.Context, cfg *rest.Config, wg *sync.WaitGroup) error {
 	if err != nil {
 		return err
 	}
+	id := identity(cfg)
+	wg.Go(func() {
+		lead(ctx, client, "kube-scheduler", id, func(ctx context.Context) {
+			factory := informers.NewSharedInformerFactory(client, 0)
+			sched := scheduler.New(client, factory)
+			factory.Start(ctx.Done())
+			sched.Run(ctx)
+			factory.Shutdown()
+		})
+	})
+	wg.Go(func() {
+		lead(ctx, client, "kube-controller-manager", id, func(ctx context.Context) {
+			runControllers(ctx, cfg, client, dyn)
+		})
+	})
+	return nil
+}
+
+// runControllers runs every controller on one informer factory until ctx ends.
+func runControllers(ctx context.Context, cfg *rest.Config, client kubernetes.Interface, dyn dynamic.Interface) {
 	factory := informers.NewSharedInformerFactory(client, 0)
 	nsc := namespace.NewController(client, dyn, factory.Core().V1().Namespaces())
-	sched := scheduler.New(client, factory)
 	rsc := replicaset.NewController(client, factory)
 	jc := job.NewController(client, factory)
 	dc := deployment.NewController(client, factory)
 	factory.Start(ctx.Done())
 	run := []func(){
 		func() { nsc.Run(ctx, 2) },
-		func() { sched.Run(ctx) },
 		func() { rsc.Run(ctx, 5) },
 		func() { jc.Run(ctx, 5) },
 		func() { dc.Run(ctx, 5) },
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		var all sync.WaitGroup
-		for _, f := range run {
-			all.Go(f)
-		}
-		all.Wait()
-		factory.Shutdown()
-	}()
-	return nil
+	var all sync.WaitGroup
+	for _, f := range run {
+		all.Go(f)
+	}
+	all.Wait()
+	factory.Shutdown()
+}
+
+// lead runs work whenever this process holds the named lease, until ctx
+// ends. Losing the lease cancels work; the process then stands by again.
+func lead(ctx context.Context, client kubernetes.Interface, name, id string, work func(context.Context)) {
+	lock := &resourcelock.LeaseLock{
+		LeaseMeta:  metav1.ObjectMeta{Namespace: "kube-system", Name: name},
+		Client:     client.CoordinationV1(),
+		LockConfig: resourcelock.ResourceLockConfig{Identity: id},
+	}
+	// working is held while work runs (client-go calls OnStartedLeading in
+	// its own goroutine), so a new term never overlaps the last one's work.
+	var working sync.Mutex
+	for ctx.Err() == nil {
+		leaderelection.RunOrDie(ctx, leaderelection.LeaderElectionConfig{
+			Lock:            lock,
+			LeaseDuration:   leaseDuration,
+			RenewDeadline:   renewDeadline,
+			RetryPeriod:     retryPeriod,
+			ReleaseOnCancel: true,
+			Name:            name,
+			Callbacks: leaderelection.LeaderCallbacks{
+				OnStartedLeading: func(ctx context.Context) {
+					slog.Info("became leader", "lease", name, "identity", id)
+					working.Lock()
+					defer working.Unlock()
+					work(ctx)
+				},
+				OnStoppedLeading: func() {},
+			},
+		})
+		// RunOrDie returns once leadership is lost (work's context is then
+		// cancelled); wait for work to stop before standing by again.
+		working.Lock()
+		working.Unlock() //nolint:staticcheck // an empty critical section is the wait
+	}
+}
+
+// identity names this process in leases: the host and the API server's port,
+// stable across restarts (a restarted server takes its lease back at once)
+// and distinct for several servers on one host.
+func identity(cfg *rest.Config) string {
+	host, _ := os.Hostname()
+	if u, err := url.Parse(cfg.Host); err == nil && u.Port() != "" {
+		return host + "_" + u.Port()
+	}
+	return host
 }

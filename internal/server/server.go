@@ -77,6 +77,10 @@ func (r *Running) Wait() error { return <-r.done }
 // NodeUser is who the node join token authenticates as.
 var NodeUser = &apiserver.User{Name: "system:node-bootstrap", UID: "skiff-node-token", Groups: []string{"system:nodes", "system:bootstrappers"}}
 
+// stopGrace bounds how long a stopping server waits for its controllers and
+// agent before it stops answering.
+const stopGrace = 5 * time.Second
+
 // Start brings the server up and returns once it answers; it stops when ctx ends.
 func Start(ctx context.Context, o Options) (*Running, error) {
 	if o.DataDir == "" {
@@ -149,8 +153,23 @@ func Start(ctx context.Context, o Options) (*Running, error) {
 		l.Close()
 		return nil, err
 	}
+	// srvCtx runs the controllers and the agent; the API outlives them by up
+	// to stopGrace so that leaders can release their leases on a clean stop
+	// (a standby then takes over at once instead of after the lease expires).
 	srvCtx, cancel := context.WithCancel(ctx)
-	api, err := apiserver.New(srvCtx, apiserver.Config{
+	apiCtx, stopAPI := context.WithCancel(context.WithoutCancel(ctx))
+	var controllers sync.WaitGroup
+	go func() {
+		<-srvCtx.Done()
+		stopped := make(chan struct{})
+		go func() { controllers.Wait(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-time.After(stopGrace):
+		}
+		stopAPI()
+	}()
+	api, err := apiserver.New(apiCtx, apiserver.Config{
 		Etcd: backend.Client, ServingCert: pki.ServingCert, ClientCAs: pki.ClientCAPool(), Tokens: tokens,
 		ServiceCIDR: cidr, CompactInterval: o.CompactInterval, KubeletClientCert: &kubeletClient, CAPEM: pki.CAPEM,
 		MaxRequestsInFlight: o.MaxRequestsInFlight, MaxMutatingRequestsInFlight: o.MaxMutatingRequestsInFlight,
@@ -169,9 +188,8 @@ func Start(ctx context.Context, o Options) (*Running, error) {
 		return nil, err
 	}
 	r := &Running{URL: url, Kubeconfig: o.WriteKubeconfig, Token: token, API: api, Etcd: backend, done: make(chan error, 1)}
-	var controllers sync.WaitGroup
 	go func() {
-		err := api.Serve(srvCtx, l)
+		err := api.Serve(apiCtx, l)
 		cancel()
 		controllers.Wait()
 		// Close etcd only after the HTTP server has drained: no acknowledged write is lost.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 
+	"github.com/skiff-sh/skiff/internal/controllermanager"
 	"github.com/skiff-sh/skiff/internal/server"
 	"github.com/skiff-sh/skiff/internal/testenv"
 )
@@ -54,8 +56,8 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// TestTwoServersShareExternalEtcd runs Debian's etcd and two skiff servers on it.
-func TestTwoServersShareExternalEtcd(t *testing.T) {
+// externalEtcd runs Debian's etcd for the test and returns its client URL.
+func externalEtcd(t *testing.T) string {
 	bin, err := exec.LookPath("etcd")
 	if err != nil {
 		t.Skip("etcd not installed (Debian package etcd-server)")
@@ -69,7 +71,12 @@ func TestTwoServersShareExternalEtcd(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return curl
+}
 
+// TestTwoServersShareExternalEtcd runs Debian's etcd and two skiff servers on it.
+func TestTwoServersShareExternalEtcd(t *testing.T) {
+	curl := externalEtcd(t)
 	ext := func(o *server.Options) { o.EtcdServers = []string{curl} }
 	a := testenv.Start(t, ext)
 	b := testenv.Start(t, ext)
@@ -96,4 +103,51 @@ func TestTwoServersShareExternalEtcd(t *testing.T) {
 			t.Fatal("a write through server a never reached a watch on server b")
 		}
 	}
+}
+
+// TestOneLeaderPerRoleAndStandbyTakesOver runs two servers with controllers
+// on one etcd: each lease has one holder, and when it stops the other server
+// takes both roles.
+func TestOneLeaderPerRoleAndStandbyTakesOver(t *testing.T) {
+	curl := externalEtcd(t)
+	opts := func(o *server.Options) {
+		o.EtcdServers = []string{curl}
+		o.Controllers = controllermanager.Start
+	}
+	a := testenv.Start(t, opts)
+	b := testenv.Start(t, opts)
+	ctx := context.Background()
+	holder := func(name string) string {
+		l, err := b.Client.CoordinationV1().Leases("kube-system").Get(ctx, name, metav1.GetOptions{})
+		if err != nil || l.Spec.HolderIdentity == nil {
+			return ""
+		}
+		return *l.Spec.HolderIdentity
+	}
+	id := func(env *testenv.Env) string {
+		u, _ := url.Parse(env.Server.URL)
+		host, _ := os.Hostname()
+		return host + "_" + u.Port()
+	}
+	roles := []string{"kube-scheduler", "kube-controller-manager"}
+	for _, r := range roles {
+		testenv.Eventually(t, 20*time.Second, r+" lease held by one of the servers", func() bool {
+			h := holder(r)
+			return h == id(a) || h == id(b)
+		})
+	}
+	// Stop whichever leads the controller manager; the other must take over both roles.
+	leader, standby := a, b
+	if holder("kube-controller-manager") == id(b) {
+		leader, standby = b, a
+	}
+	leader.Stop()
+	start := time.Now()
+	for _, r := range roles {
+		testenv.Eventually(t, 15*time.Second, r+" taken over by the standby", func() bool {
+			l, err := standby.Client.CoordinationV1().Leases("kube-system").Get(ctx, r, metav1.GetOptions{})
+			return err == nil && l.Spec.HolderIdentity != nil && *l.Spec.HolderIdentity == id(standby)
+		})
+	}
+	t.Logf("standby took over in %s", time.Since(start).Round(time.Millisecond))
 }
