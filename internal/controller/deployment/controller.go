@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
-	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -20,31 +19,29 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
-	"k8s.io/client-go/util/workqueue"
+
+	"github.com/skiff-sh/skiff/internal/controller/loop"
 )
 
 var controllerKind = appsv1.SchemeGroupVersion.WithKind("Deployment")
 
 // Controller reconciles Deployments into ReplicaSets.
 type Controller struct {
-	client      kubernetes.Interface
-	dLister     appslisters.DeploymentLister
-	rsLister    appslisters.ReplicaSetLister
-	podLister   corelisters.PodLister
-	synced      []cache.InformerSynced
-	queue       workqueue.TypedRateLimitingInterface[string]
-	broadcaster record.EventBroadcaster
-	recorder    record.EventRecorder
-	now         func() time.Time
+	client    kubernetes.Interface
+	dLister   appslisters.DeploymentLister
+	rsLister  appslisters.ReplicaSetLister
+	podLister corelisters.PodLister
+	synced    []cache.InformerSynced
+	queue     *loop.Queue[string]
+	events    *loop.Recorder
+	recorder  record.EventRecorder
+	now       func() time.Time
 }
 
 // NewController wires deployment, replicaset and pod informers from factory
@@ -53,20 +50,18 @@ func NewController(client kubernetes.Interface, factory informers.SharedInformer
 	dInf := factory.Apps().V1().Deployments()
 	rsInf := factory.Apps().V1().ReplicaSets()
 	podInf := factory.Core().V1().Pods()
-	b := record.NewBroadcaster()
+	events := loop.NewRecorder(client)
 	c := &Controller{
-		client:      client,
-		dLister:     dInf.Lister(),
-		rsLister:    rsInf.Lister(),
-		podLister:   podInf.Lister(),
-		synced:      []cache.InformerSynced{dInf.Informer().HasSynced, rsInf.Informer().HasSynced, podInf.Informer().HasSynced},
-		broadcaster: b,
-		recorder:    b.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "deployment-controller"}),
-		now:         time.Now,
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
-			workqueue.DefaultTypedControllerRateLimiter[string](),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: "deployment"}),
+		client:    client,
+		dLister:   dInf.Lister(),
+		rsLister:  rsInf.Lister(),
+		podLister: podInf.Lister(),
+		synced:    []cache.InformerSynced{dInf.Informer().HasSynced, rsInf.Informer().HasSynced, podInf.Informer().HasSynced},
+		events:    events,
+		recorder:  events.For("deployment-controller"),
+		now:       time.Now,
 	}
+	c.queue = loop.New("deployment", c.sync)
 	_, _ = dInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.enqueue,
 		UpdateFunc: func(_, obj any) { c.enqueue(obj) },
@@ -86,19 +81,9 @@ func NewController(client kubernetes.Interface, factory informers.SharedInformer
 // Run waits for caches, then processes deployments with workers until ctx
 // ends; it returns once its workers have stopped.
 func (c *Controller) Run(ctx context.Context, workers int) {
-	defer utilruntime.HandleCrash()
-	c.broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.client.CoreV1().Events("")})
-	defer c.broadcaster.Shutdown()
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer c.queue.ShutDown()
-	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
-		return
-	}
-	for range workers {
-		wg.Go(func() { wait.UntilWithContext(ctx, c.worker, time.Second) })
-	}
-	<-ctx.Done()
+	c.events.Start()
+	defer c.events.Stop()
+	c.queue.Run(ctx, workers, c.synced...)
 }
 
 func (c *Controller) enqueue(obj any) {
@@ -210,28 +195,6 @@ func (c *Controller) deletePod(obj any) {
 		d.Spec.Strategy.Type == appsv1.RecreateDeploymentStrategyType {
 		c.enqueue(d)
 	}
-}
-
-func (c *Controller) worker(ctx context.Context) {
-	for c.processNextWorkItem(ctx) {
-	}
-}
-
-func (c *Controller) processNextWorkItem(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	if err := c.sync(ctx, key); err != nil {
-		if !apierrors.IsConflict(err) && ctx.Err() == nil {
-			slog.Warn("deployment sync failed", "deployment", key, "err", err)
-		}
-		c.queue.AddRateLimited(key)
-		return true
-	}
-	c.queue.Forget(key)
-	return true
 }
 
 func (c *Controller) sync(ctx context.Context, key string) error {

@@ -27,7 +27,7 @@ func syncOnce(t *testing.T, d *appsv1.Deployment, rss ...*appsv1.ReplicaSet) ([]
 	}
 	factory := informers.NewSharedInformerFactory(client, 0)
 	c := NewController(client, factory)
-	defer c.broadcaster.Shutdown()
+	defer c.events.Stop()
 	for _, o := range objs {
 		var err error
 		switch o := o.(type) {

@@ -44,7 +44,7 @@ func newFixture(t *testing.T, job *batchv1.Job, pods ...*corev1.Pod) *fixture {
 		_ = factory.Core().V1().Pods().Informer().GetIndexer().Add(p)
 	}
 	client.ClearActions()
-	t.Cleanup(c.broadcaster.Shutdown)
+	t.Cleanup(c.events.Stop)
 	return &fixture{t: t, client: client, factory: factory, c: c}
 }
 

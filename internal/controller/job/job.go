@@ -13,7 +13,6 @@ package job
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strconv"
 	"time"
@@ -24,17 +23,15 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	batchlisters "k8s.io/client-go/listers/batch/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
+
+	"github.com/skiff-sh/skiff/internal/controller/loop"
 )
 
 // Event reasons.
@@ -61,16 +58,16 @@ var jobKind = batchv1.SchemeGroupVersion.WithKind("Job")
 
 // Controller syncs Jobs with their pods.
 type Controller struct {
-	client      kubernetes.Interface
-	jobLister   batchlisters.JobLister
-	podLister   corelisters.PodLister
-	jobsSynced  cache.InformerSynced
-	podsSynced  cache.InformerSynced
-	queue       workqueue.TypedRateLimitingInterface[string]
-	broadcaster record.EventBroadcaster
-	recorder    record.EventRecorder
-	exp         *expectations
-	now         func() time.Time
+	client     kubernetes.Interface
+	jobLister  batchlisters.JobLister
+	podLister  corelisters.PodLister
+	jobsSynced cache.InformerSynced
+	podsSynced cache.InformerSynced
+	queue      *loop.Queue[string]
+	events     *loop.Recorder
+	recorder   record.EventRecorder
+	exp        *expectations
+	now        func() time.Time
 }
 
 // NewController wires the job and pod informers of factory to the work queue.
@@ -78,21 +75,19 @@ type Controller struct {
 func NewController(client kubernetes.Interface, factory informers.SharedInformerFactory) *Controller {
 	jobs := factory.Batch().V1().Jobs()
 	pods := factory.Core().V1().Pods()
-	broadcaster := record.NewBroadcaster()
+	events := loop.NewRecorder(client)
 	c := &Controller{
-		client:      client,
-		jobLister:   jobs.Lister(),
-		podLister:   pods.Lister(),
-		jobsSynced:  jobs.Informer().HasSynced,
-		podsSynced:  pods.Informer().HasSynced,
-		broadcaster: broadcaster,
-		recorder:    broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "job-controller"}),
-		exp:         newExpectations(),
-		now:         time.Now,
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
-			workqueue.NewTypedItemExponentialFailureRateLimiter[string](5*time.Millisecond, time.Minute),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: "job"}),
+		client:     client,
+		jobLister:  jobs.Lister(),
+		podLister:  pods.Lister(),
+		jobsSynced: jobs.Informer().HasSynced,
+		podsSynced: pods.Informer().HasSynced,
+		events:     events,
+		recorder:   events.For("job-controller"),
+		exp:        newExpectations(),
+		now:        time.Now,
 	}
+	c.queue = loop.NewWithLimiter("job", workqueue.NewTypedItemExponentialFailureRateLimiter[string](5*time.Millisecond, time.Minute), c.sync)
 	_, _ = jobs.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.enqueueJob,
 		UpdateFunc: func(_, obj any) { c.enqueueJob(obj) },
@@ -154,48 +149,9 @@ func ownerKey(obj any) (string, bool) {
 // Run waits for the caches, then syncs jobs with workers goroutines until ctx
 // ends; it returns once they have stopped.
 func (c *Controller) Run(ctx context.Context, workers int) {
-	defer utilruntime.HandleCrash()
-	stopEvents := c.broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.client.CoreV1().Events("")})
-	defer stopEvents.Stop()
-	defer c.broadcaster.Shutdown()
-	defer c.queue.ShutDown()
-	if !cache.WaitForCacheSync(ctx.Done(), c.jobsSynced, c.podsSynced) {
-		return
-	}
-	done := make(chan struct{})
-	for i := 0; i < workers; i++ {
-		go func() {
-			defer func() { done <- struct{}{} }()
-			wait.UntilWithContext(ctx, c.worker, time.Second)
-		}()
-	}
-	<-ctx.Done()
-	c.queue.ShutDown()
-	for i := 0; i < workers; i++ {
-		<-done
-	}
-}
-
-func (c *Controller) worker(ctx context.Context) {
-	for c.processNextWorkItem(ctx) {
-	}
-}
-
-func (c *Controller) processNextWorkItem(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	if err := c.sync(ctx, key); err != nil {
-		if !apierrors.IsConflict(err) { // a stale cache; the retry reads the newer job
-			slog.Warn("job sync failed", "job", key, "err", err)
-		}
-		c.queue.AddRateLimited(key)
-		return true
-	}
-	c.queue.Forget(key)
-	return true
+	c.events.Start()
+	defer c.events.Stop()
+	c.queue.Run(ctx, workers, c.jobsSynced, c.podsSynced)
 }
 
 // podSets sorts a job's pods by state.

@@ -14,6 +14,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/watch"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -98,10 +99,12 @@ func (q *Queue[K]) next(ctx context.Context) bool {
 }
 
 // Recorder is an event broadcaster writing to the API and recorders made
-// from it. Start it in Run, and Stop it when Run returns.
+// from it. Start it in Run, and Stop it when Run returns (tests that never
+// Start it still Stop it: the broadcaster runs a goroutine from birth).
 type Recorder struct {
 	client      kubernetes.Interface
 	broadcaster record.EventBroadcaster
+	sink        watch.Interface
 }
 
 // NewRecorder returns a broadcaster that will write events through client.
@@ -114,11 +117,15 @@ func (r *Recorder) For(component string) record.EventRecorder {
 	return r.broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: component})
 }
 
-// Start sends recorded events to the API server until the returned stop is called.
-func (r *Recorder) Start() (stop func()) {
-	w := r.broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: r.client.CoreV1().Events("")})
-	return func() {
-		w.Stop()
-		r.broadcaster.Shutdown()
+// Start sends recorded events to the API server.
+func (r *Recorder) Start() {
+	r.sink = r.broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: r.client.CoreV1().Events("")})
+}
+
+// Stop stops sending events and the broadcaster.
+func (r *Recorder) Stop() {
+	if r.sink != nil {
+		r.sink.Stop()
 	}
+	r.broadcaster.Shutdown()
 }

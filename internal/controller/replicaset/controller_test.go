@@ -41,7 +41,7 @@ func newFakeFixture(t *testing.T, objs ...runtime.Object) *fakeFixture {
 	})
 	factory := informers.NewSharedInformerFactory(client, 0)
 	c := NewController(client, factory)
-	t.Cleanup(c.broadcaster.Shutdown) // Run, which would stop it, is not called here
+	t.Cleanup(c.events.Stop) // Run, which would stop it, is not called here
 	events := record.NewFakeRecorder(100)
 	c.recorders = map[kind]record.EventRecorder{kindReplicaSet: events, kindReplicationController: events}
 	for _, o := range objs {

@@ -19,16 +19,14 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
-	"k8s.io/client-go/util/workqueue"
+
+	"github.com/skiff-sh/skiff/internal/controller/loop"
 )
 
 // Event reasons, as upstream.
@@ -49,10 +47,10 @@ type Controller struct {
 	rsLister  appslisters.ReplicaSetLister
 	rcLister  corelisters.ReplicationControllerLister
 	synced    []cache.InformerSynced
-	queue     workqueue.TypedRateLimitingInterface[objectKey]
+	queue     *loop.Queue[objectKey]
 
 	expectations *expectations
-	broadcaster  record.EventBroadcaster
+	events       *loop.Recorder
 	recorders    map[kind]record.EventRecorder
 	now          func() time.Time
 }
@@ -63,24 +61,22 @@ func NewController(client kubernetes.Interface, factory informers.SharedInformer
 	pods := factory.Core().V1().Pods()
 	rss := factory.Apps().V1().ReplicaSets()
 	rcs := factory.Core().V1().ReplicationControllers()
-	broadcaster := record.NewBroadcaster()
+	events := loop.NewRecorder(client)
 	c := &Controller{
-		client:    client,
-		podLister: pods.Lister(),
-		rsLister:  rss.Lister(),
-		rcLister:  rcs.Lister(),
-		synced:    []cache.InformerSynced{pods.Informer().HasSynced, rss.Informer().HasSynced, rcs.Informer().HasSynced},
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
-			workqueue.DefaultTypedControllerRateLimiter[objectKey](),
-			workqueue.TypedRateLimitingQueueConfig[objectKey]{Name: "replicaset"}),
+		client:       client,
+		podLister:    pods.Lister(),
+		rsLister:     rss.Lister(),
+		rcLister:     rcs.Lister(),
+		synced:       []cache.InformerSynced{pods.Informer().HasSynced, rss.Informer().HasSynced, rcs.Informer().HasSynced},
 		expectations: newExpectations(time.Now),
-		broadcaster:  broadcaster,
+		events:       events,
 		recorders: map[kind]record.EventRecorder{
-			kindReplicaSet:            broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "replicaset-controller"}),
-			kindReplicationController: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "replication-controller"}),
+			kindReplicaSet:            events.For("replicaset-controller"),
+			kindReplicationController: events.For("replication-controller"),
 		},
 		now: time.Now,
 	}
+	c.queue = loop.New("replicaset", c.sync)
 	workloadHandler := cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.enqueueWorkload,
 		UpdateFunc: func(_, cur any) { c.enqueueWorkload(cur) },
@@ -104,40 +100,9 @@ func NewController(client kubernetes.Interface, factory informers.SharedInformer
 // Run waits for caches, then syncs with workers goroutines until ctx ends; it
 // returns after its workers have stopped.
 func (c *Controller) Run(ctx context.Context, workers int) {
-	defer utilruntime.HandleCrash()
-	sink := c.broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.client.CoreV1().Events("")})
-	defer c.broadcaster.Shutdown()
-	defer sink.Stop()
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer c.queue.ShutDown()
-	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
-		return
-	}
-	for range workers {
-		wg.Go(func() {
-			for c.processNextWorkItem(ctx) {
-			}
-		})
-	}
-	<-ctx.Done()
-}
-
-func (c *Controller) processNextWorkItem(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	if err := c.sync(ctx, key); err != nil {
-		if ctx.Err() == nil {
-			slog.Warn("replicaset sync failed", "key", key.String(), "err", err)
-		}
-		c.queue.AddRateLimited(key)
-		return true
-	}
-	c.queue.Forget(key)
-	return true
+	c.events.Start()
+	defer c.events.Stop()
+	c.queue.Run(ctx, workers, c.synced...)
 }
 
 // --- informer handlers: they only find keys and note observations ---

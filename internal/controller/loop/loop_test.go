@@ -1,0 +1,54 @@
+package loop
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestRunRetriesFailuresAndRequeues checks the three outcomes of a sync: an
+// error retries with back-off, Requeue looks again after the delay, nil ends.
+func TestRunRetriesFailuresAndRequeues(t *testing.T) {
+	var mu sync.Mutex
+	calls := map[string]int{}
+	done := make(chan string, 2)
+	q := New("test", func(_ context.Context, key string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		calls[key]++
+		switch {
+		case key == "fails-once" && calls[key] == 1:
+			return errors.New("boom")
+		case key == "requeues-once" && calls[key] == 1:
+			return Requeue(20 * time.Millisecond)
+		}
+		done <- key
+		return nil
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() { q.Run(ctx, 2); close(stopped) }()
+	start := time.Now()
+	q.Add("fails-once")
+	q.Add("requeues-once")
+	for range 2 {
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("keys were not synced to success")
+		}
+	}
+	if time.Since(start) < 20*time.Millisecond {
+		t.Fatal("Requeue did not wait its delay")
+	}
+	cancel()
+	<-stopped
+	if calls["fails-once"] != 2 || calls["requeues-once"] != 2 {
+		t.Fatalf("calls = %v, want 2 each", calls)
+	}
+	if n := q.NumRequeues("fails-once"); n != 0 {
+		t.Fatalf("success did not forget the failure count: %d", n)
+	}
+}
