@@ -77,6 +77,20 @@ func newBenchCommand() *cobra.Command {
 	}
 	pods.Flags().IntVar(&po.Pods, "pods", 100, "pods to create at once")
 	pods.Flags().BoolVar(&po.JSON, "json", false, "print one JSON object")
-	cmd.AddCommand(api, sched, pods)
+	var ro bench.RolloutOptions
+	rollout := &cobra.Command{
+		Use:   "rollout",
+		Short: "Time a Deployment's creation and rolling update on one node, and the server's peak memory",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+			defer stop()
+			_, err := bench.RunRollout(ctx, ro, os.Stdout)
+			return err
+		},
+	}
+	rollout.Flags().IntVar(&ro.Replicas, "replicas", 300, "replicas of the Deployment")
+	rollout.Flags().BoolVar(&ro.JSON, "json", false, "print one JSON object")
+	cmd.AddCommand(api, sched, pods, rollout)
 	return cmd
 }

@@ -24,6 +24,7 @@ func JoinToken(caPEM []byte, secret string) string {
 // JoinConfig builds the client config of an agent that joins server with
 // token: it fetches the CA from /cacerts and checks it against the token's hash.
 func JoinConfig(server, token string) (*rest.Config, []byte, error) {
+	token = strings.TrimSpace(token) // as read from the token file, with its newline
 	hash, ok := strings.CutPrefix(token, "K10")
 	if i := strings.Index(hash, "::"); ok && i > 0 {
 		hash = hash[:i]
