@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -91,6 +92,20 @@ func newBenchCommand() *cobra.Command {
 	}
 	rollout.Flags().IntVar(&ro.Replicas, "replicas", 300, "replicas of the Deployment")
 	rollout.Flags().BoolVar(&ro.JSON, "json", false, "print one JSON object")
-	cmd.AddCommand(api, sched, pods, rollout)
+	var idleOpts bench.IdleOptions
+	idle := &cobra.Command{
+		Use:   "idle",
+		Short: "Start a fresh server with its agent: time to a Ready node, then memory and CPU while idle",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+			defer stop()
+			_, err := bench.RunIdle(ctx, idleOpts, os.Stdout)
+			return err
+		},
+	}
+	idle.Flags().DurationVar(&idleOpts.Duration, "duration", time.Minute, "how long to measure the idle server")
+	idle.Flags().BoolVar(&idleOpts.JSON, "json", false, "print one JSON object")
+	cmd.AddCommand(api, sched, pods, rollout, idle)
 	return cmd
 }

@@ -209,7 +209,7 @@ func waitNodeReady(ctx context.Context, client kubernetes.Interface, name string
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
 	return fmt.Errorf("node %s not Ready within 60s", name)

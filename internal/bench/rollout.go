@@ -43,7 +43,7 @@ type RolloutResult struct {
 // Deployment of o.Replicas `sleep 3600` pods and times it until all are
 // available, then rolls all of them to a new template.
 func RunRollout(ctx context.Context, o RolloutOptions, out io.Writer) (*RolloutResult, error) {
-	c, err := startCluster(ctx)
+	c, err := startCluster(ctx, false)
 	if err != nil {
 		return nil, err
 	}
@@ -117,15 +117,19 @@ func (c *cluster) waitRolledOut(ctx context.Context, name string, replicas int) 
 	return fmt.Errorf("deployment %s not rolled out: %w", name, context.Cause(ctx))
 }
 
-// cluster is a `skiff server` (no agent) and one `skiff agent`, each its own
-// process so that their memory can be told apart.
+// cluster is a `skiff server` process and its node: either the server's own
+// agent or a `skiff agent` process, so that their memory can be told apart.
 type cluster struct {
 	dir           string
 	server, agent *exec.Cmd
 	client        kubernetes.Interface
+	started       time.Time // when the server process was started
+	ready         time.Time // when its node was first seen Ready
 }
 
-func startCluster(ctx context.Context) (*cluster, error) {
+// startCluster starts `skiff server` with its own agent (node name
+// "bench-node") when ownAgent, else without and a `skiff agent` process.
+func startCluster(ctx context.Context, ownAgent bool) (*cluster, error) {
 	dir, err := os.MkdirTemp("", "skiff-bench")
 	if err != nil {
 		return nil, err
@@ -140,9 +144,15 @@ func startCluster(ctx context.Context) (*cluster, error) {
 		return nil, err
 	}
 	data := filepath.Join(dir, "server")
-	c.server = exec.Command(self, "server", "--data-dir", data, "--bind-address", "127.0.0.1",
-		"--secure-port", strconv.Itoa(port), "--disable-agent")
+	args := []string{"server", "--data-dir", data, "--bind-address", "127.0.0.1", "--secure-port", strconv.Itoa(port)}
+	if ownAgent {
+		args = append(args, "--node-name", "bench-node", "--kubelet-port", "0", "--node-ip", "127.0.0.1")
+	} else {
+		args = append(args, "--disable-agent")
+	}
+	c.server = exec.Command(self, args...)
 	c.server.Stderr = os.Stderr
+	c.started = time.Now()
 	if err := c.server.Start(); err != nil {
 		return nil, err
 	}
@@ -166,6 +176,14 @@ func startCluster(ctx context.Context) (*cluster, error) {
 		c.stop()
 		return nil, err
 	}
+	if ownAgent {
+		if err := waitNodeReady(ctx, c.client, "bench-node"); err != nil {
+			c.stop()
+			return nil, err
+		}
+		c.ready = time.Now()
+		return c, nil
+	}
 	tok, err := os.ReadFile(token)
 	if err != nil {
 		c.stop()
@@ -182,6 +200,7 @@ func startCluster(ctx context.Context) (*cluster, error) {
 		c.stop()
 		return nil, err
 	}
+	c.ready = time.Now()
 	return c, nil
 }
 
@@ -203,7 +222,9 @@ func (c *cluster) stop() {
 			<-done
 		}
 	}
-	_ = exec.Command(self, "reset", "--root-dir", filepath.Join(c.dir, "agent")).Run()
+	for _, root := range []string{filepath.Join(c.dir, "agent"), filepath.Join(c.dir, "server", "agent")} {
+		_ = exec.Command(self, "reset", "--root-dir", root).Run()
+	}
 	_ = os.RemoveAll(c.dir)
 }
 
