@@ -28,6 +28,7 @@ type Store struct {
 	newFunc  func() runtime.Object
 	cache    *cache
 	observe  func(op string, took time.Duration)
+	leases   *leases // nil: objects do not expire
 }
 
 // Config describes one resource's store.
@@ -42,6 +43,9 @@ type Config struct {
 	Compacted func() int64
 	// Observe, when set, is told how long each etcd operation took (for metrics).
 	Observe func(op string, took time.Duration)
+	// TTL, when set, makes etcd delete each object this long after its last
+	// write (events: --event-ttl).
+	TTL time.Duration
 }
 
 // New creates a store and starts its watch cache; the cache runs until ctx ends.
@@ -52,6 +56,9 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		resource: cfg.Resource,
 		newFunc:  cfg.NewFunc,
 		observe:  cfg.Observe,
+	}
+	if cfg.TTL > 0 {
+		s.leases = newLeases(cfg.Client, cfg.TTL)
 	}
 	c, err := newCache(ctx, s, cfg.Watcher, cfg.Compacted)
 	if err != nil {
@@ -130,9 +137,13 @@ func (s *Store) Create(ctx context.Context, key string, obj runtime.Object) (run
 	if err != nil {
 		return nil, apierrors.NewInternalError(err)
 	}
+	put, err := s.put(ctx, key, data)
+	if err != nil {
+		return nil, storageError(err)
+	}
 	resp, err := s.client.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
-		Then(clientv3.OpPut(key, string(data))).
+		Then(put).
 		Commit()
 	if err != nil {
 		return nil, storageError(err)
@@ -143,6 +154,18 @@ func (s *Store) Create(ctx context.Context, key string, obj runtime.Object) (run
 	m, _ := meta.Accessor(obj)
 	m.SetResourceVersion(strconv.FormatInt(resp.Header.Revision, 10))
 	return obj, nil
+}
+
+// put is the write of data at key, bound to a lease when objects expire.
+func (s *Store) put(ctx context.Context, key string, data []byte) (clientv3.Op, error) {
+	if s.leases == nil {
+		return clientv3.OpPut(key, string(data)), nil
+	}
+	lease, err := s.leases.option(ctx)
+	if err != nil {
+		return clientv3.Op{}, err
+	}
+	return clientv3.OpPut(key, string(data), lease), nil
 }
 
 // Get reads the current object from etcd.
@@ -196,9 +219,13 @@ func (s *Store) GuaranteedUpdate(ctx context.Context, key, name string, fn Updat
 			m.SetResourceVersion(strconv.FormatInt(kv.ModRevision, 10))
 			return next, nil
 		}
+		put, err := s.put(ctx, key, data)
+		if err != nil {
+			return nil, storageError(err)
+		}
 		txn, err := s.client.Txn(ctx).
 			If(clientv3.Compare(clientv3.ModRevision(key), "=", kv.ModRevision)).
-			Then(clientv3.OpPut(key, string(data))).
+			Then(put).
 			Commit()
 		if err != nil {
 			return nil, storageError(err)
