@@ -101,6 +101,11 @@ func (a *Agent) Run(ctx context.Context) error {
 		return fmt.Errorf("kubelet port %d: %w", a.opts.KubeletPort, err)
 	}
 	a.opts.KubeletPort = l.Addr().(*net.TCPAddr).Port
+	// Events first: registering the node records some.
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: a.client.CoreV1().Events("")})
+	defer broadcaster.Shutdown()
+	a.recorder = broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: a.opts.NodeName})
 	for {
 		err := a.register(ctx)
 		if err == nil {
@@ -114,10 +119,6 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-time.After(2 * time.Second):
 		}
 	}
-	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
-	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: a.client.CoreV1().Events("")})
-	defer broadcaster.Shutdown()
-	a.recorder = broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: a.opts.NodeName})
 
 	factory := informers.NewSharedInformerFactoryWithOptions(a.client, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 		o.FieldSelector = "spec.nodeName=" + a.opts.NodeName

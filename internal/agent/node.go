@@ -1,13 +1,11 @@
 package agent
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net"
 	"os"
 	"runtime"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -17,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 )
 
@@ -44,20 +43,14 @@ func nodeIP() string {
 }
 
 func memTotal() int64 {
-	f, err := os.Open("/proc/meminfo")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) >= 2 && fields[0] == "MemTotal:" {
-			kb, _ := strconv.ParseInt(fields[1], 10, 64)
-			return kb * 1024
-		}
-	}
-	return 0
+	total, _ := meminfo("MemTotal:")
+	return total
+}
+
+// nodeRef is what the agent's node events are about. As the kubelet does,
+// its UID is the node's name (kubectl describe node looks for that).
+func (a *Agent) nodeRef() *corev1.ObjectReference {
+	return &corev1.ObjectReference{Kind: "Node", Name: a.opts.NodeName, UID: types.UID(a.opts.NodeName)}
 }
 
 func diskTotal(path string) int64 {
@@ -117,25 +110,18 @@ func (a *Agent) nodeStatus(now metav1.Time, old *corev1.NodeStatus) corev1.NodeS
 			OperatingSystem: runtime.GOOS, Architecture: runtime.GOARCH,
 		},
 	}
-	conds := []struct {
-		t       corev1.NodeConditionType
-		status  corev1.ConditionStatus
-		reason  string
-		message string
-	}{
-		{corev1.NodeMemoryPressure, corev1.ConditionFalse, "KubeletHasSufficientMemory", "kubelet has sufficient memory available"},
-		{corev1.NodeDiskPressure, corev1.ConditionFalse, "KubeletHasNoDiskPressure", "kubelet has no disk pressure"},
-		{corev1.NodePIDPressure, corev1.ConditionFalse, "KubeletHasSufficientPID", "kubelet has sufficient PID available"},
-		{corev1.NodeReady, corev1.ConditionTrue, "KubeletReady", "kubelet is posting ready status"},
-	}
-	for _, c := range conds {
+	for _, c := range a.readPressure().conditions() {
 		nc := corev1.NodeCondition{Type: c.t, Status: c.status, Reason: c.reason, Message: c.message, LastHeartbeatTime: now, LastTransitionTime: now}
+		changed := true
 		if old != nil {
 			for _, o := range old.Conditions {
 				if o.Type == c.t && o.Status == c.status {
-					nc.LastTransitionTime = o.LastTransitionTime
+					nc.LastTransitionTime, changed = o.LastTransitionTime, false
 				}
 			}
+		}
+		if changed {
+			a.recorder.Eventf(a.nodeRef(), corev1.EventTypeNormal, c.event, "Node %s status is now: %s", a.opts.NodeName, c.event)
 		}
 		st.Conditions = append(st.Conditions, nc)
 	}
@@ -158,6 +144,7 @@ func (a *Agent) register(ctx context.Context) error {
 		labels[k] = v
 	}
 	now := metav1.Now()
+	a.recorder.Event(a.nodeRef(), corev1.EventTypeNormal, "Starting", "Starting kubelet.")
 	node, err := nodes.Get(ctx, a.opts.NodeName, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		node = &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: a.opts.NodeName, Labels: labels}, Spec: corev1.NodeSpec{Taints: a.opts.Taints}}
@@ -193,19 +180,27 @@ func (a *Agent) register(ctx context.Context) error {
 	return nil
 }
 
-// heartbeat renews the lease every leaseRenew and posts node status every minute.
+// heartbeat renews the lease every leaseRenew, when it also checks for
+// pressure, and posts node status every minute or when pressure changes.
 func (a *Agent) heartbeat(ctx context.Context) {
 	lease := time.NewTicker(leaseRenew)
 	defer lease.Stop()
 	status := time.NewTicker(time.Minute)
 	defer status.Stop()
 	a.renewLease(ctx)
+	last := a.readPressure()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-lease.C:
 			a.renewLease(ctx)
+			if p := a.readPressure(); p != last {
+				last = p
+				if err := a.postStatus(ctx); err != nil {
+					a.log.Warn("post node status", "err", err)
+				}
+			}
 		case <-status.C:
 			if err := a.postStatus(ctx); err != nil {
 				a.log.Warn("post node status", "err", err)
