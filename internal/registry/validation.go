@@ -17,7 +17,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	_ "time/tzdata" // CronJob spec.timeZone is checked against the embedded zone database
 
+	"github.com/robfig/cron/v3"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -1238,8 +1240,7 @@ func validateCronJob(obj runtime.Object) field.ErrorList {
 	return errs
 }
 
-// validateTimeZone checks an IANA name's form. Whether the zone exists needs
-// the zone database, which this pure check does not load.
+// validateTimeZone checks that an IANA zone name is well formed and exists.
 func validateTimeZone(tz string, p *field.Path) field.ErrorList {
 	if tz == "" {
 		return field.ErrorList{field.Invalid(p, tz, "timeZone must be nil or non-empty string")}
@@ -1253,134 +1254,25 @@ func validateTimeZone(tz string, p *field.Path) field.ErrorList {
 			return field.ErrorList{field.Invalid(p, tz, "unknown time zone "+tz)}
 		}
 	}
+	if strings.EqualFold(tz, "Local") {
+		return field.ErrorList{field.Invalid(p, tz, "timeZone must be an explicit time zone as defined in https://www.iana.org/time-zones")}
+	}
+	// The zone database is embedded (time/tzdata), so this answers the same on every host.
+	if _, err := time.LoadLocation(tz); err != nil {
+		return field.ErrorList{field.Invalid(p, tz, err.Error())}
+	}
 	return nil
 }
 
 // ---- Cron schedules ----
 
-// cronField is one of the five fields of a standard cron schedule.
-type cronField struct {
-	min, max uint
-	names    map[string]uint
-}
-
-var cronFields = []cronField{
-	{0, 59, nil}, // minute
-	{0, 23, nil}, // hour
-	{1, 31, nil}, // day of month
-	{1, 12, map[string]uint{"jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6, "jul": 7, "aug": 8, "sep": 9, "oct": 10, "nov": 11, "dec": 12}},
-	{0, 6, map[string]uint{"sun": 0, "mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6}},
-}
-
-// parseCronSchedule accepts what the CronJob controller's parser (robfig/cron's
-// standard parser) accepts, with its messages: five fields of values, names,
-// ranges, steps and lists, or a descriptor such as @daily or @every 1h.
+// parseCronSchedule accepts exactly what the CronJob controller will run, by
+// using the same parser (robfig/cron's standard one, as upstream does): five
+// fields, or a descriptor such as @daily or @every 1h. A TZ= prefix parses
+// here; validateCronJob rejects it for the timeZone field.
 func parseCronSchedule(spec string) error {
-	spec = strings.TrimSpace(spec)
-	if spec == "" {
-		return fmt.Errorf("empty spec string")
-	}
-	// A TZ= prefix parses here; validateCronJob rejects it for the timeZone field.
-	if strings.HasPrefix(spec, "TZ=") || strings.HasPrefix(spec, "CRON_TZ=") {
-		_, rest, ok := strings.Cut(spec, " ")
-		if !ok {
-			return fmt.Errorf("provided bad location %s", spec)
-		}
-		spec = strings.TrimSpace(rest)
-	}
-	if strings.HasPrefix(spec, "@") {
-		switch spec {
-		case "@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly":
-			return nil
-		}
-		if d, ok := strings.CutPrefix(spec, "@every "); ok {
-			if _, err := time.ParseDuration(d); err != nil {
-				return fmt.Errorf("failed to parse duration %s: %s", spec, err)
-			}
-			return nil
-		}
-		return fmt.Errorf("unrecognized descriptor: %s", spec)
-	}
-	fields := strings.Fields(spec)
-	if len(fields) != len(cronFields) {
-		return fmt.Errorf("expected exactly %d fields, found %d: %s", len(cronFields), len(fields), fields)
-	}
-	for i, f := range fields {
-		for _, expr := range strings.Split(f, ",") {
-			if err := parseCronRange(expr, cronFields[i]); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// parseCronRange checks one of: *, ?, N, N-M, each optionally /step.
-func parseCronRange(expr string, f cronField) error {
-	rangeAndStep := strings.Split(expr, "/")
-	lowAndHigh := strings.Split(rangeAndStep[0], "-")
-	var start, end uint
-	if lowAndHigh[0] == "*" || lowAndHigh[0] == "?" {
-		start, end = f.min, f.max
-	} else {
-		var err error
-		if start, err = parseCronValue(lowAndHigh[0], f.names); err != nil {
-			return err
-		}
-		switch len(lowAndHigh) {
-		case 1:
-			end = start
-		case 2:
-			if end, err = parseCronValue(lowAndHigh[1], f.names); err != nil {
-				return err
-			}
-		default:
-			return fmt.Errorf("too many hyphens: %s", expr)
-		}
-	}
-	step := uint(1)
-	switch len(rangeAndStep) {
-	case 1:
-	case 2:
-		var err error
-		if step, err = parseCronInt(rangeAndStep[1]); err != nil {
-			return err
-		}
-		if len(lowAndHigh) == 1 {
-			end = f.max // "N/step" means "N-max/step"
-		}
-	default:
-		return fmt.Errorf("too many slashes: %s", expr)
-	}
-	switch {
-	case start < f.min:
-		return fmt.Errorf("beginning of range (%d) below minimum (%d): %s", start, f.min, expr)
-	case end > f.max:
-		return fmt.Errorf("end of range (%d) above maximum (%d): %s", end, f.max, expr)
-	case start > end:
-		return fmt.Errorf("beginning of range (%d) beyond end of range (%d): %s", start, end, expr)
-	case step == 0:
-		return fmt.Errorf("step of range should be a positive number: %s", expr)
-	}
-	return nil
-}
-
-func parseCronValue(expr string, names map[string]uint) (uint, error) {
-	if n, ok := names[strings.ToLower(expr)]; ok {
-		return n, nil
-	}
-	return parseCronInt(expr)
-}
-
-func parseCronInt(expr string) (uint, error) {
-	n, err := strconv.Atoi(expr)
-	if err != nil {
-		return 0, fmt.Errorf("failed to parse int from %s: %s", expr, err)
-	}
-	if n < 0 {
-		return 0, fmt.Errorf("negative number (%d) not allowed: %s", n, expr)
-	}
-	return uint(n), nil
+	_, err := cron.ParseStandard(spec)
+	return err
 }
 
 // ---- Services ----

@@ -145,6 +145,11 @@ func TestValidate(t *testing.T) {
 			detail: "unrecognized descriptor: @fortnightly"},
 		{name: "cron job TZ in schedule", res: CronJobs, obj: cronJob("TZ=UTC 0 * * * *"), want: []string{"spec.schedule: Invalid value"},
 			detail: "use timeZone field instead"},
+		{name: "cron job time zone", res: CronJobs, obj: withTimeZone(cronJob("0 9 * * *"), "America/New_York")},
+		{name: "cron job unknown time zone", res: CronJobs, obj: withTimeZone(cronJob("0 9 * * *"), "Mars/Olympus"),
+			want: []string{"spec.timeZone: Invalid value"}, detail: "unknown time zone Mars/Olympus"},
+		{name: "cron job Local time zone", res: CronJobs, obj: withTimeZone(cronJob("0 9 * * *"), "Local"),
+			want: []string{"spec.timeZone: Invalid value"}, detail: "must be an explicit time zone"},
 
 		// Services
 		{name: "valid service", res: Services, obj: service(nil)},
@@ -393,6 +398,11 @@ func job(f func(*batchv1.Job)) *batchv1.Job {
 func cronJob(schedule string) *batchv1.CronJob {
 	return &batchv1.CronJob{ObjectMeta: objMeta("report"), Spec: batchv1.CronJobSpec{
 		Schedule: schedule, JobTemplate: batchv1.JobTemplateSpec{Spec: testJob().Spec}}}
+}
+
+func withTimeZone(cj *batchv1.CronJob, tz string) *batchv1.CronJob {
+	cj.Spec.TimeZone = &tz
+	return cj
 }
 
 func service(f func(*corev1.Service)) *corev1.Service {
