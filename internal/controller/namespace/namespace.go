@@ -104,7 +104,9 @@ func (c *Controller) deleteContent(ctx context.Context, ns string) (int, error) 
 				continue
 			}
 			ri := c.dynamic.Resource(gv.WithResource(r.Name)).Namespace(ns)
-			if err := ri.DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			// Background, as upstream: a Job's or RC's default (orphan) would leave them waiting on the garbage collector.
+			background := metav1.DeletePropagationBackground
+			if err := ri.DeleteCollection(ctx, metav1.DeleteOptions{PropagationPolicy: &background}, metav1.ListOptions{}); err != nil && !apierrors.IsNotFound(err) {
 				return 0, fmt.Errorf("delete %s in %s: %w", r.Name, ns, err)
 			}
 			left, err := ri.List(ctx, metav1.ListOptions{})
