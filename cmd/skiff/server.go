@@ -22,13 +22,17 @@ func newServerCommand() *cobra.Command {
 	var etcdServers string
 	var af agentFlags
 	var disableAgent bool
+	var cm controllermanager.Options
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the API server (with embedded etcd unless --etcd-servers is given)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.EtcdServers = etcd.SplitServers(etcdServers)
-			o.Controllers = controllermanager.Start
+			if cm.NodeMonitorGracePeriod <= 0 {
+				return fmt.Errorf("--node-monitor-grace-period %s: must be positive", cm.NodeMonitorGracePeriod)
+			}
+			o.Controllers = cm.Start
 			if !disableAgent {
 				if af.rootDir == "" {
 					af.rootDir = filepath.Join(o.DataDir, "agent")
@@ -66,6 +70,7 @@ func newServerCommand() *cobra.Command {
 	f.BoolVar(&disableAgent, "disable-agent", false, "do not run a node agent in this process")
 	f.Int64Var(&o.DefaultNotReadyTolerationSeconds, "default-not-ready-toleration-seconds", 300, "tolerationSeconds of the not-ready:NoExecute toleration added to every pod")
 	f.Int64Var(&o.DefaultUnreachableTolerationSeconds, "default-unreachable-toleration-seconds", 300, "tolerationSeconds of the unreachable:NoExecute toleration added to every pod")
+	f.DurationVar(&cm.NodeMonitorGracePeriod, "node-monitor-grace-period", 50*time.Second, "how long a node may go without renewing its lease or posting status before it is marked Unknown and tainted unreachable")
 	af.register(cmd, "")
 	return cmd
 }

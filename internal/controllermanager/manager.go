@@ -18,14 +18,19 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 
+	"github.com/skiff-sh/skiff/internal/controller/cronjob"
 	"github.com/skiff-sh/skiff/internal/controller/deployment"
+	"github.com/skiff-sh/skiff/internal/controller/garbagecollector"
 	"github.com/skiff-sh/skiff/internal/controller/job"
 	"github.com/skiff-sh/skiff/internal/controller/namespace"
+	"github.com/skiff-sh/skiff/internal/controller/nodelifecycle"
 	"github.com/skiff-sh/skiff/internal/controller/replicaset"
+	"github.com/skiff-sh/skiff/internal/controller/serviceaccount"
 	"github.com/skiff-sh/skiff/internal/scheduler"
 )
 
@@ -37,8 +42,20 @@ const (
 	retryPeriod   = 2 * time.Second
 )
 
-// Start runs the scheduler and controllers until ctx ends; wg tracks them.
+// Options tune the controllers; the zero value is upstream's defaults.
+type Options struct {
+	// NodeMonitorGracePeriod is how long a node may go without renewing its
+	// Lease or posting status before it is marked Unknown (0: 50s).
+	NodeMonitorGracePeriod time.Duration
+}
+
+// Start runs the scheduler and controllers with default Options.
 func Start(ctx context.Context, cfg *rest.Config, wg *sync.WaitGroup) error {
+	return Options{}.Start(ctx, cfg, wg)
+}
+
+// Start runs the scheduler and controllers until ctx ends; wg tracks them.
+func (o Options) Start(ctx context.Context, cfg *rest.Config, wg *sync.WaitGroup) error {
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return err
@@ -59,25 +76,36 @@ func Start(ctx context.Context, cfg *rest.Config, wg *sync.WaitGroup) error {
 	})
 	wg.Go(func() {
 		lead(ctx, client, "kube-controller-manager", id, func(ctx context.Context) {
-			runControllers(ctx, cfg, client, dyn)
+			o.runControllers(ctx, cfg, client, dyn)
 		})
 	})
 	return nil
 }
 
 // runControllers runs every controller on one informer factory until ctx ends.
-func runControllers(ctx context.Context, cfg *rest.Config, client kubernetes.Interface, dyn dynamic.Interface) {
+func (o Options) runControllers(ctx context.Context, cfg *rest.Config, client kubernetes.Interface, dyn dynamic.Interface) {
 	factory := informers.NewSharedInformerFactory(client, 0)
 	nsc := namespace.NewController(client, dyn, factory.Core().V1().Namespaces())
 	rsc := replicaset.NewController(client, factory)
 	jc := job.NewController(client, factory)
+	cjc := cronjob.NewController(client, factory)
 	dc := deployment.NewController(client, factory)
+	nlc := nodelifecycle.NewController(client, factory.Core().V1().Nodes(), factory.Coordination().V1().Leases(), factory.Core().V1().Pods(), o.NodeMonitorGracePeriod)
+	tec := nodelifecycle.NewTaintEviction(client, factory.Core().V1().Nodes(), factory.Core().V1().Pods())
+	sac := serviceaccount.NewController(client, factory.Core().V1().Namespaces(), factory.Core().V1().ServiceAccounts())
+	// cfg already made a clientset, so a metadata client from it cannot fail.
+	gcc := garbagecollector.NewController(metadata.NewForConfigOrDie(cfg), client.Discovery())
 	factory.Start(ctx.Done())
 	run := []func(){
+		func() { gcc.Run(ctx, 5) },
 		func() { nsc.Run(ctx, 2) },
 		func() { rsc.Run(ctx, 5) },
 		func() { jc.Run(ctx, 5) },
+		func() { cjc.Run(ctx, 5) },
 		func() { dc.Run(ctx, 5) },
+		func() { nlc.Run(ctx, 2) },
+		func() { tec.Run(ctx, 4) },
+		func() { sac.Run(ctx, 2) },
 	}
 	var all sync.WaitGroup
 	for _, f := range run {
