@@ -180,36 +180,37 @@ func (a *Agent) register(ctx context.Context) error {
 	return nil
 }
 
-// heartbeat renews the lease every leaseRenew, when it also checks for
-// pressure, and posts node status every minute or when pressure changes.
+// heartbeat renews the lease every leaseRenew and then checks the node:
+// status is posted every minute, and at once when pressure changed or the
+// API shows the node not Ready (the node lifecycle controller marked it
+// Unknown while this agent could not reach the server).
 func (a *Agent) heartbeat(ctx context.Context) {
 	lease := time.NewTicker(leaseRenew)
 	defer lease.Stop()
-	status := time.NewTicker(time.Minute)
-	defer status.Stop()
 	a.renewLease(ctx)
-	last := a.readPressure()
+	last, posted := a.readPressure(), time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-lease.C:
 			a.renewLease(ctx)
-			if p := a.readPressure(); p != last {
-				last = p
-				if err := a.postStatus(ctx); err != nil {
-					a.log.Warn("post node status", "err", err)
-				}
-			}
-		case <-status.C:
-			if err := a.postStatus(ctx); err != nil {
+			p := a.readPressure()
+			due := p != last || time.Since(posted) >= time.Minute
+			if err := a.postStatus(ctx, due); err != nil {
 				a.log.Warn("post node status", "err", err)
+				continue
+			}
+			if due {
+				last, posted = p, time.Now()
 			}
 		}
 	}
 }
 
-func (a *Agent) postStatus(ctx context.Context) error {
+// postStatus writes the node's status when force is set or the API does not
+// show the node Ready.
+func (a *Agent) postStatus(ctx context.Context, force bool) error {
 	nodes := a.client.CoreV1().Nodes()
 	node, err := nodes.Get(ctx, a.opts.NodeName, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
@@ -218,9 +219,21 @@ func (a *Agent) postStatus(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if !force && nodeReady(node) {
+		return nil
+	}
 	node.Status = a.nodeStatus(metav1.Now(), &node.Status)
 	_, err = nodes.UpdateStatus(ctx, node, metav1.UpdateOptions{})
 	return err
+}
+
+func nodeReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
 
 func (a *Agent) renewLease(ctx context.Context) {
