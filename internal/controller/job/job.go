@@ -539,7 +539,7 @@ func finished(job *batchv1.Job) (time.Time, bool) {
 }
 
 // expireFinished deletes a finished job once its ttlSecondsAfterFinished has
-// passed, and its pods with it: nothing else collects them yet.
+// passed.
 func (c *Controller) expireFinished(ctx context.Context, key string, job *batchv1.Job, finishedAt time.Time) error {
 	left := ttlRemaining(finishedAt, job.Spec.TTLSecondsAfterFinished, c.now())
 	if left < 0 {
@@ -549,18 +549,9 @@ func (c *Controller) expireFinished(ctx context.Context, key string, job *batchv
 		c.queue.AddAfter(key, left)
 		return nil
 	}
-	pods, err := c.podsOf(job)
-	if err != nil {
-		return err
-	}
-	for _, p := range pods {
-		err := c.client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &p.UID}})
-		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-			return fmt.Errorf("delete pod %s/%s of expired job: %w", p.Namespace, p.Name, err)
-		}
-	}
+	// Background: the garbage collector deletes the job's pods after it.
 	policy := metav1.DeletePropagationBackground
-	err = c.client.BatchV1().Jobs(job.Namespace).Delete(ctx, job.Name, metav1.DeleteOptions{
+	err := c.client.BatchV1().Jobs(job.Namespace).Delete(ctx, job.Name, metav1.DeleteOptions{
 		PropagationPolicy: &policy, Preconditions: &metav1.Preconditions{UID: &job.UID}})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("delete expired job %s: %w", key, err)

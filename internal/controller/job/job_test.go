@@ -14,7 +14,9 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 
+	"github.com/skiff-sh/skiff/internal/controller/garbagecollector"
 	"github.com/skiff-sh/skiff/internal/server"
 	"github.com/skiff-sh/skiff/internal/testenv"
 )
@@ -27,9 +29,12 @@ func TestMain(m *testing.M) {
 
 const timeout = 30 * time.Second
 
+// withGarbageCollector asks startController for the garbage collector too.
+const withGarbageCollector = true
+
 // startController runs a server without its own controllers and this
-// package's controller against it.
-func startController(t *testing.T) kubernetes.Interface {
+// package's controller against it, and the garbage collector when asked.
+func startController(t *testing.T, gc ...bool) kubernetes.Interface {
 	t.Helper()
 	env := testenv.Start(t, func(o *server.Options) { o.DisableControllers = true })
 	factory := informers.NewSharedInformerFactory(env.Client, 0)
@@ -37,8 +42,11 @@ func startController(t *testing.T) kubernetes.Interface {
 	ctx, cancel := context.WithCancel(context.Background())
 	factory.Start(ctx.Done())
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); c.Run(ctx, 2) }()
+	wg.Go(func() { c.Run(ctx, 2) })
+	if len(gc) > 0 && gc[0] {
+		collector := garbagecollector.NewController(metadata.NewForConfigOrDie(env.Config), env.Client.Discovery())
+		wg.Go(func() { collector.Run(ctx, 2) })
+	}
 	t.Cleanup(func() { cancel(); wg.Wait(); factory.Shutdown() })
 	return env.Client
 }
@@ -356,8 +364,10 @@ func TestCreatedSuspendedJobRunsNothing(t *testing.T) {
 	}
 }
 
+// TestTTLDeletesFinishedJobAndPods: the job controller deletes the expired
+// job in the background, and the garbage collector its pods.
 func TestTTLDeletesFinishedJobAndPods(t *testing.T) {
-	cs := startController(t)
+	cs := startController(t, withGarbageCollector)
 	j := createJob(t, cs, newJob("ttl", func(j *batchv1.Job) { j.Spec.TTLSecondsAfterFinished = new(int32(1)) }))
 	finish(t, cs, waitLive(t, cs, j, 1)[0], corev1.PodSucceeded, 0)
 	testenv.Eventually(t, timeout, "job and pods deleted", func() bool {
