@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -9,16 +10,35 @@ import (
 // TestDeploymentRolloutAndJobs drives the controllers with kubectl on a real agent.
 func TestDeploymentRolloutAndJobs(t *testing.T) {
 	c, k := agentCluster(t)
-	k.run(t, c, "create", "deployment", "web", "--image=busybox", "--replicas=4", "--", "sleep", "3600")
+	k.run(t, c, "create", "deployment", "web", "--image=busybox", "--replicas=10", "--", "sleep", "3600")
 	if out, err := k.try(c, "rollout", "status", "deploy/web", "--timeout=60s"); err != nil {
 		state, _ := k.try(c, "get", "deploy,rs,pods", "-o", "wide")
 		desc, _ := k.try(c, "describe", "pods")
 		t.Fatalf("rollout status: %v\n%s\n%s\n%s", err, out[max(0, len(out)-300):], state, desc)
 	}
+	// Watch availability through the rolling update: with upstream's
+	// default maxUnavailable of 25 %, never fewer than 10 - 2 available.
+	watch := k.cmd(c, "get", "deploy", "web", "--watch", "-o", `jsonpath={.status.availableReplicas}{"\n"}`)
+	var seen lockedBuffer
+	watch.Stdout = &seen
+	if err := watch.Start(); err != nil {
+		t.Fatal(err)
+	}
 	k.run(t, c, "set", "image", "deploy/web", "busybox=busybox:1.36")
 	k.run(t, c, "rollout", "status", "deploy/web", "--timeout=90s")
+	watch.Process.Kill()
+	watch.Wait()
+	fewest := 10
+	for _, line := range strings.Fields(seen.String()) {
+		if n, err := strconv.Atoi(line); err == nil {
+			fewest = min(fewest, n)
+		}
+	}
+	if fewest < 8 || strings.Count(seen.String(), "\n") < 2 {
+		t.Fatalf("available replicas during the rollout went down to %d (want >= 8); seen:\n%s", fewest, seen.String())
+	}
 	out := k.run(t, c, "get", "deploy", "web", "-o", "jsonpath={.spec.template.spec.containers[0].image} {.status.availableReplicas} {.metadata.annotations.deployment\\.kubernetes\\.io/revision}")
-	if out != "busybox:1.36 4 2" {
+	if out != "busybox:1.36 10 2" {
 		t.Fatalf("after set image: %q", out)
 	}
 	k.run(t, c, "rollout", "undo", "deploy/web")
