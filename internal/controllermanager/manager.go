@@ -25,6 +25,8 @@ import (
 
 	"github.com/skiff-sh/skiff/internal/controller/cronjob"
 	"github.com/skiff-sh/skiff/internal/controller/deployment"
+	"github.com/skiff-sh/skiff/internal/controller/endpoints"
+	"github.com/skiff-sh/skiff/internal/controller/endpointslice"
 	"github.com/skiff-sh/skiff/internal/controller/garbagecollector"
 	"github.com/skiff-sh/skiff/internal/controller/job"
 	"github.com/skiff-sh/skiff/internal/controller/namespace"
@@ -90,6 +92,8 @@ func (o Options) runControllers(ctx context.Context, cfg *rest.Config, client ku
 	jc := job.NewController(client, factory)
 	cjc := cronjob.NewController(client, factory)
 	dc := deployment.NewController(client, factory)
+	epc := endpoints.NewController(client, factory)
+	esc := endpointslice.NewController(client, factory)
 	nlc := nodelifecycle.NewController(client, factory.Core().V1().Nodes(), factory.Coordination().V1().Leases(), factory.Core().V1().Pods(), o.NodeMonitorGracePeriod)
 	tec := nodelifecycle.NewTaintEviction(client, factory.Core().V1().Nodes(), factory.Core().V1().Pods())
 	sac := serviceaccount.NewController(client, factory.Core().V1().Namespaces(), factory.Core().V1().ServiceAccounts())
@@ -103,6 +107,8 @@ func (o Options) runControllers(ctx context.Context, cfg *rest.Config, client ku
 		func() { jc.Run(ctx, 5) },
 		func() { cjc.Run(ctx, 5) },
 		func() { dc.Run(ctx, 5) },
+		func() { epc.Run(ctx, 5) },
+		func() { esc.Run(ctx, 5) },
 		func() { nlc.Run(ctx, 2) },
 		func() { tec.Run(ctx, 4) },
 		func() { sac.Run(ctx, 2) },

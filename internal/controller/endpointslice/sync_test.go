@@ -1,0 +1,70 @@
+package endpointslice
+
+import (
+	"context"
+	"testing"
+
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes/fake"
+	clienttesting "k8s.io/client-go/testing"
+)
+
+// TestSyncWritesOnlyOnChange runs sync against listers and a fake clientset:
+// the first sync creates a slice, a sync over the same state writes nothing,
+// a sync before the cache shows the slice waits instead of creating a second
+// one, and a readiness change is one update.
+func TestSyncWritesOnlyOnChange(t *testing.T) {
+	client := fake.NewClientset()
+	// The fake does not generate names; the server does.
+	client.PrependReactor("create", "endpointslices", func(a clienttesting.Action) (bool, runtime.Object, error) {
+		s := a.(clienttesting.CreateAction).GetObject().(*discoveryv1.EndpointSlice)
+		s.Name, s.UID, s.ResourceVersion = s.GenerateName+"abcde", "slice-uid", "5"
+		return false, nil, nil
+	})
+	factory := informers.NewSharedInformerFactory(client, 0)
+	c := NewController(client, factory)
+	t.Cleanup(c.recorder.Stop)
+	svc := service()
+	svc.CreationTimestamp = metav1.Now()
+	must(t, factory.Core().V1().Services().Informer().GetIndexer().Add(svc))
+	pods := factory.Core().V1().Pods().Informer().GetIndexer()
+	must(t, pods.Add(pod("a", "10.0.0.1", false)))
+	ctx := context.Background()
+
+	must(t, c.sync(ctx, "ns/svc"))
+	if n := len(client.Actions()); n != 1 || !client.Actions()[0].Matches("create", "endpointslices") {
+		t.Fatalf("first sync: actions %v, want one create", client.Actions())
+	}
+	client.ClearActions()
+	if err := c.sync(ctx, "ns/svc"); err == nil || len(client.Actions()) != 0 {
+		t.Fatalf("sync on a cache without our slice: err %v actions %v, want a requeue and no write", err, client.Actions())
+	}
+
+	s, err := client.DiscoveryV1().EndpointSlices("ns").Get(ctx, "svc-abcde", metav1.GetOptions{})
+	must(t, err)
+	if s.Annotations["endpoints.kubernetes.io/last-change-trigger-time"] == "" {
+		t.Fatalf("annotations %v", s.Annotations)
+	}
+	must(t, factory.Discovery().V1().EndpointSlices().Informer().GetIndexer().Add(s))
+	client.ClearActions()
+	must(t, c.sync(ctx, "ns/svc"))
+	if len(client.Actions()) != 0 {
+		t.Fatalf("sync of unchanged state wrote: %v", client.Actions())
+	}
+
+	must(t, pods.Update(pod("a", "10.0.0.1", true)))
+	must(t, c.sync(ctx, "ns/svc"))
+	if n := len(client.Actions()); n != 1 || !client.Actions()[0].Matches("update", "endpointslices") {
+		t.Fatalf("after readiness change: actions %v, want one update", client.Actions())
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
