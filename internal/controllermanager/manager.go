@@ -31,6 +31,7 @@ import (
 	"github.com/skiff-sh/skiff/internal/controller/job"
 	"github.com/skiff-sh/skiff/internal/controller/namespace"
 	"github.com/skiff-sh/skiff/internal/controller/nodelifecycle"
+	"github.com/skiff-sh/skiff/internal/controller/podgc"
 	"github.com/skiff-sh/skiff/internal/controller/replicaset"
 	"github.com/skiff-sh/skiff/internal/controller/serviceaccount"
 	"github.com/skiff-sh/skiff/internal/scheduler"
@@ -93,6 +94,7 @@ func (o Options) runControllers(ctx context.Context, cfg *rest.Config, client ku
 	cjc := cronjob.NewController(client, factory)
 	dc := deployment.NewController(client, factory)
 	epc := endpoints.NewController(client, factory)
+	pgc := podgc.NewController(client, factory, 0)
 	esc := endpointslice.NewController(client, factory)
 	nlc := nodelifecycle.NewController(client, factory.Core().V1().Nodes(), factory.Coordination().V1().Leases(), factory.Core().V1().Pods(), o.NodeMonitorGracePeriod)
 	tec := nodelifecycle.NewTaintEviction(client, factory.Core().V1().Nodes(), factory.Core().V1().Pods())
@@ -108,6 +110,7 @@ func (o Options) runControllers(ctx context.Context, cfg *rest.Config, client ku
 		func() { cjc.Run(ctx, 5) },
 		func() { dc.Run(ctx, 5) },
 		func() { epc.Run(ctx, 5) },
+		func() { pgc.Run(ctx) },
 		func() { esc.Run(ctx, 5) },
 		func() { nlc.Run(ctx, 2) },
 		func() { tec.Run(ctx, 4) },
