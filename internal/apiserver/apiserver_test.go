@@ -388,8 +388,9 @@ func TestTerminatingNamespaceRefusesNewObjects(t *testing.T) {
 	if err != nil || ns.Status.Phase != corev1.NamespaceTerminating {
 		t.Fatalf("namespace after delete: %v %v, want Terminating", ns.Status.Phase, err)
 	}
-	if _, err := cms.Create(ctx, cm("new", nil), metav1.CreateOptions{}); !apierrors.IsForbidden(err) {
-		t.Fatalf("create in terminating namespace: %v, want Forbidden", err)
+	if _, err := cms.Create(ctx, cm("new", nil), metav1.CreateOptions{}); !apierrors.IsForbidden(err) ||
+		!apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
+		t.Fatalf("create in terminating namespace: %v, want Forbidden with cause %s", err, corev1.NamespaceTerminatingCause)
 	}
 	// The namespace controller deletes the content; the finalizer holds it until released.
 	testenv.Eventually(t, 10*time.Second, "held configmap marked for deletion", func() bool {
@@ -536,6 +537,31 @@ func TestMetricsAreScrapable(t *testing.T) {
 	for _, name := range []string{"apiserver_request_duration_seconds", "etcd_request_duration_seconds", "apiserver_storage_objects", "apiserver_current_inflight_requests", "go_goroutines"} {
 		if _, ok := families[name]; !ok {
 			t.Errorf("metric %s missing", name)
+		}
+	}
+}
+
+// TestServiceGetsIPFamilies: a Service with cluster IPs, and a headless one,
+// are IPv4 single-stack, as upstream's allocator records; an update leaving
+// the fields out keeps them.
+func TestServiceGetsIPFamilies(t *testing.T) {
+	env := testenv.Start(t)
+	ctx := context.Background()
+	svcs := env.Client.CoreV1().Services("default")
+	for _, clusterIP := range []string{"", corev1.ClusterIPNone} {
+		name := "svc" + strings.ToLower(clusterIP)
+		svc, err := svcs.Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: corev1.ServiceSpec{ClusterIP: clusterIP, Selector: map[string]string{"a": "b"}, Ports: []corev1.ServicePort{{Port: 80}}}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(svc.Spec.IPFamilies) != 1 || svc.Spec.IPFamilies[0] != corev1.IPv4Protocol ||
+			svc.Spec.IPFamilyPolicy == nil || *svc.Spec.IPFamilyPolicy != corev1.IPFamilyPolicySingleStack {
+			t.Fatalf("%s: ipFamilies %v policy %v, want [IPv4] SingleStack", name, svc.Spec.IPFamilies, svc.Spec.IPFamilyPolicy)
+		}
+		svc.Spec.IPFamilies, svc.Spec.IPFamilyPolicy = nil, nil
+		if svc, err = svcs.Update(ctx, svc, metav1.UpdateOptions{}); err != nil || len(svc.Spec.IPFamilies) != 1 || svc.Spec.IPFamilyPolicy == nil {
+			t.Fatalf("%s: update without the families: %v %+v", name, err, svc.Spec)
 		}
 	}
 }

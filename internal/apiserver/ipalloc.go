@@ -92,10 +92,19 @@ func (a *ipAllocator) release(ctx context.Context, ip string) {
 // admitCreate allocates what a new object needs from shared pools.
 func (h *resourceHandler) admitCreate(ctx context.Context, obj runtime.Object, dry bool) error {
 	svc, ok := obj.(*corev1.Service)
-	if !ok || svc.Spec.Type == corev1.ServiceTypeExternalName || svc.Spec.ClusterIP == corev1.ClusterIPNone {
+	if !ok || svc.Spec.Type == corev1.ServiceTypeExternalName {
 		return nil
 	}
-	if dry {
+	// The cluster is IPv4 single-stack: every Service with cluster IPs (or
+	// headless) gets that family and policy, as upstream's allocator sets.
+	if len(svc.Spec.IPFamilies) == 0 {
+		svc.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv4Protocol}
+	}
+	if svc.Spec.IPFamilyPolicy == nil {
+		single := corev1.IPFamilyPolicySingleStack
+		svc.Spec.IPFamilyPolicy = &single
+	}
+	if dry || svc.Spec.ClusterIP == corev1.ClusterIPNone {
 		return nil
 	}
 	ip, err := h.server.ipalloc.allocate(ctx, svc.Spec.ClusterIP, svc.Namespace+"/"+svc.Name)
@@ -135,5 +144,11 @@ func carryAllocated(obj, cur runtime.Object) {
 	}
 	if len(svc.Spec.ClusterIPs) == 0 {
 		svc.Spec.ClusterIPs = old.Spec.ClusterIPs
+	}
+	if len(svc.Spec.IPFamilies) == 0 {
+		svc.Spec.IPFamilies = old.Spec.IPFamilies
+	}
+	if svc.Spec.IPFamilyPolicy == nil {
+		svc.Spec.IPFamilyPolicy = old.Spec.IPFamilyPolicy
 	}
 }

@@ -552,8 +552,12 @@ func (s *Server) namespaceAccepts(ctx context.Context, ns string) error {
 		return err
 	}
 	if n := obj.(*corev1.Namespace); n.DeletionTimestamp != nil || n.Status.Phase == corev1.NamespaceTerminating {
-		return apierrors.NewForbidden(registry.Namespaces.GR(), ns,
+		// With upstream's cause, so controllers can tell this from RBAC.
+		err := apierrors.NewForbidden(registry.Namespaces.GR(), ns,
 			fmt.Errorf("unable to create new content in namespace %s because it is being terminated", ns))
+		err.ErrStatus.Details.Causes = append(err.ErrStatus.Details.Causes, metav1.StatusCause{
+			Type: corev1.NamespaceTerminatingCause, Message: fmt.Sprintf("namespace %s is being terminated", ns), Field: "metadata.namespace"})
+		return err
 	}
 	return nil
 }
