@@ -68,6 +68,8 @@ func newServerCommand() *cobra.Command {
 	f.IntVar(&o.MaxRequestsInFlight, "max-requests-inflight", 400, "concurrent non-mutating requests before 429")
 	f.IntVar(&o.MaxMutatingRequestsInFlight, "max-mutating-requests-inflight", 200, "concurrent mutating requests before 429")
 	f.BoolVar(&disableAgent, "disable-agent", false, "do not run a node agent in this process")
+	f.DurationVar(&o.EventTTL, "event-ttl", time.Hour, "how long events are kept after their last update")
+	f.DurationVar(&o.MetricResolution, "metric-resolution", 15*time.Second, "how often agents are scraped for the metrics API (kubectl top)")
 	f.Int64Var(&o.DefaultNotReadyTolerationSeconds, "default-not-ready-toleration-seconds", 300, "tolerationSeconds of the not-ready:NoExecute toleration added to every pod")
 	f.Int64Var(&o.DefaultUnreachableTolerationSeconds, "default-unreachable-toleration-seconds", 300, "tolerationSeconds of the unreachable:NoExecute toleration added to every pod")
 	f.DurationVar(&cm.NodeMonitorGracePeriod, "node-monitor-grace-period", 50*time.Second, "how long a node may go without renewing its lease or posting status before it is marked Unknown and tainted unreachable")

@@ -58,7 +58,8 @@ type Agent struct {
 	recorder record.EventRecorder
 	pods     corelisters.PodLister
 
-	probes *prober
+	probes  *prober
+	metrics *agentMetrics
 
 	mu      sync.Mutex
 	workers map[types.UID]*podWorker
@@ -90,6 +91,8 @@ func New(opts Options) (*Agent, error) {
 		workers: map[types.UID]*podWorker{},
 	}
 	a.probes = newProber(a)
+	a.metrics = newAgentMetrics(a)
+	a.rt = instrumentedRuntime{RuntimeService: a.rt, m: a.metrics}
 	return a, nil
 }
 
@@ -163,6 +166,7 @@ func (a *Agent) dispatch(ctx context.Context, pod *corev1.Pod) {
 	defer a.mu.Unlock()
 	w, ok := a.workers[pod.UID]
 	if !ok {
+		a.metrics.seen(pod.UID)
 		w = newPodWorker(a, pod)
 		a.workers[pod.UID] = w
 		a.wg.Add(1)
@@ -171,6 +175,7 @@ func (a *Agent) dispatch(ctx context.Context, pod *corev1.Pod) {
 			w.run(ctx)
 			a.mu.Lock()
 			delete(a.workers, pod.UID)
+			a.metrics.forget(pod.UID)
 			a.mu.Unlock()
 		}()
 		return

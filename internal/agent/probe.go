@@ -163,6 +163,7 @@ func (p *prober) run(ctx context.Context, pod *corev1.Pod, c *corev1.Container, 
 			if ctx.Err() != nil {
 				return
 			}
+			p.a.metrics.probed(k.name, res.ok, pod, c.Name)
 			if !res.ok {
 				p.a.recorder.Eventf(pod, corev1.EventTypeWarning, "Unhealthy", "%s probe failed: %s", k.name, res.output)
 			}

@@ -34,6 +34,8 @@ func (a *Agent) startServer(ctx context.Context, l net.Listener) (*http.Server, 
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") })
 	mux.HandleFunc("/containerLogs/", a.requireClientCert(a.serveLogs))
+	mux.HandleFunc("/metrics", a.requireClientCert(a.serveMetrics))
+	mux.HandleFunc("/metrics/resource", a.requireClientCert(a.serveResourceMetrics))
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,

@@ -449,6 +449,9 @@ func (a *Agent) postPodStatus(ctx context.Context, pod *corev1.Pod, status corev
 	p := pod.DeepCopy()
 	p.Status = status
 	_, err := a.client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
+	if err == nil {
+		a.metrics.posted(pod.UID, status.Phase)
+	}
 	if apierrors.IsConflict(err) {
 		// The informer will bring the newer pod and another sync.
 		return nil

@@ -9,6 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	componentmetrics "github.com/skiff-sh/skiff/internal/metrics"
 )
 
 // apiMetrics are the API server's Prometheus metrics, named as upstream's so
@@ -115,5 +117,6 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	}
 	s.metrics.inflight.WithLabelValues("readOnly").Set(float64(len(s.readOnly)))
 	s.metrics.inflight.WithLabelValues("mutating").Set(float64(len(s.mutating)))
-	promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+	// The scheduler and controllers run in this process; their metrics are served here too.
+	promhttp.HandlerFor(prometheus.Gatherers{s.metrics.registry, componentmetrics.Registry}, promhttp.HandlerOpts{}).ServeHTTP(w, r)
 }

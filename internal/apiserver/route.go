@@ -37,6 +37,10 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, notFoundPath(r.URL.Path))
 		return
 	}
+	if group == metricsGV.Group && version == metricsGV.Version && len(rest) > 0 {
+		s.serveMetricsAPI(w, r, rest)
+		return
+	}
 	if len(rest) == 0 {
 		if r.Method != http.MethodGet {
 			writeError(w, r, methodNotAllowed(r.Method))

@@ -50,6 +50,25 @@ type Config struct {
 	KubeletClientCert *tls.Certificate
 	// CAPEM is served at /cacerts so joining agents can check it against their token.
 	CAPEM []byte
+	// EventTTL is how long events live after their last update (0: DefaultEventTTL).
+	EventTTL time.Duration
+	// MetricResolution is how often agents are scraped for metrics.k8s.io (0: DefaultMetricResolution).
+	MetricResolution time.Duration
+}
+
+// DefaultEventTTL is upstream's --event-ttl.
+const DefaultEventTTL = time.Hour
+
+// ttl is how long objects of a resource live after their last write: events
+// expire (--event-ttl), everything else stays.
+func (s *Server) ttl(gr schema.GroupResource) time.Duration {
+	if gr.Resource != "events" {
+		return 0
+	}
+	if s.cfg.EventTTL > 0 {
+		return s.cfg.EventTTL
+	}
+	return DefaultEventTTL
 }
 
 // Server is the API server.
@@ -70,6 +89,7 @@ type Server struct {
 	handler   http.Handler
 	watcher   clientv3.Watcher
 	metrics   *apiMetrics
+	usage     *metricsAPI // metrics.k8s.io figures
 }
 
 // New builds the server and starts its watch caches; they run until ctx ends.
@@ -108,6 +128,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			Observe: func(op string, took time.Duration) {
 				s.metrics.etcd.WithLabelValues(op, res.GR().String()).Observe(took.Seconds())
 			},
+			TTL: s.ttl(res.GR()),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("start storage for %s: %w", res.GR(), err)
@@ -124,6 +145,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.openapi = docs
 	s.discovery = buildDiscovery(s.resources)
+	addMetricsDiscovery(s.discovery)
 	s.ipalloc = newIPAllocator(cfg.ServiceCIDR, cfg.Etcd)
 	if err := s.bootstrap(ctx); err != nil {
 		return nil, err
@@ -135,6 +157,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		<-ctx.Done()
 		s.watcher.Close()
 	}()
+	s.usage = newMetricsAPI(s, cfg.MetricResolution)
+	go s.usage.run(ctx)
 	s.handler = s.buildHandler()
 	s.ready.Store(true)
 	return s, nil

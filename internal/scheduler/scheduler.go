@@ -189,6 +189,9 @@ func (s *Scheduler) Run(ctx context.Context) {
 	if !toolscache.WaitForCacheSync(ctx.Done(), s.synced...) {
 		return
 	}
+	registerMetrics()
+	running.Store(s.queue, struct{}{})
+	defer running.Delete(s.queue)
 	var wg sync.WaitGroup
 	workers := make([]chan func(), max(s.Workers, 1))
 	for i := range workers {
@@ -243,6 +246,7 @@ func (s *Scheduler) scheduleOne(ctx context.Context, dispatch func(types.UID, fu
 		s.queue.Done(qp)
 		return true
 	}
+	start := time.Now()
 	node, fitErr := s.cache.Schedule(NewPodInfo(pod))
 	if node == "" && fitErr == nil {
 		// Already assumed or bound: an update raced with its binding.
@@ -250,23 +254,25 @@ func (s *Scheduler) scheduleOne(ctx context.Context, dispatch func(types.UID, fu
 		return true
 	}
 	if fitErr != nil {
+		observeAttempt(resultUnschedulable, start)
 		s.queue.Requeue(qp, true)
 		msg := fitErr.Error()
 		return dispatch(pod.UID, func() { s.recordUnschedulable(ctx, pod, msg) })
 	}
-	if !dispatch(pod.UID, func() { s.bind(ctx, qp, pod, node) }) {
+	if !dispatch(pod.UID, func() { s.bind(ctx, qp, pod, node, start) }) {
 		s.cache.Forget(pod.UID)
 		return false
 	}
 	return true
 }
 
-func (s *Scheduler) bind(ctx context.Context, qp *QueuedPod, pod *corev1.Pod, node string) {
+func (s *Scheduler) bind(ctx context.Context, qp *QueuedPod, pod *corev1.Pod, node string, start time.Time) {
 	err := s.client.CoreV1().Pods(pod.Namespace).Bind(ctx, &corev1.Binding{
 		ObjectMeta: metav1.ObjectMeta{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID},
 		Target:     corev1.ObjectReference{Kind: "Node", Name: node},
 	}, metav1.CreateOptions{})
 	if err == nil {
+		observeAttempt(resultScheduled, start)
 		s.queue.Done(qp)
 		if ctx.Err() != nil {
 			return // the recorder is shut down
@@ -284,6 +290,7 @@ func (s *Scheduler) bind(ctx context.Context, qp *QueuedPod, pod *corev1.Pod, no
 		s.queue.Done(qp)
 		return
 	}
+	observeAttempt(resultError, start)
 	s.log.Warn("bind pod", "pod", pod.Namespace+"/"+pod.Name, "node", node, "err", err)
 	s.queue.Requeue(qp, false)
 	s.recorder.Eventf(pod, corev1.EventTypeWarning, EventFailedScheduling, "Binding rejected: %v", err)

@@ -47,6 +47,10 @@ type Options struct {
 	// DefaultNotReadyTolerationSeconds and DefaultUnreachableTolerationSeconds
 	// are the tolerations admission gives pods (0 keeps upstream's 300).
 	DefaultNotReadyTolerationSeconds, DefaultUnreachableTolerationSeconds int64
+	// MetricResolution is how often agents are scraped for metrics.k8s.io (0: 15s).
+	MetricResolution time.Duration
+	// EventTTL is how long events live after their last update (0: 1 h).
+	EventTTL time.Duration
 }
 
 // DefaultDataDir is /var/lib/skiff for root, else ~/.skiff.
@@ -173,6 +177,7 @@ func Start(ctx context.Context, o Options) (*Running, error) {
 		Etcd: backend.Client, ServingCert: pki.ServingCert, ClientCAs: pki.ClientCAPool(), Tokens: tokens,
 		ServiceCIDR: cidr, CompactInterval: o.CompactInterval, KubeletClientCert: &kubeletClient, CAPEM: pki.CAPEM,
 		MaxRequestsInFlight: o.MaxRequestsInFlight, MaxMutatingRequestsInFlight: o.MaxMutatingRequestsInFlight,
+		MetricResolution: o.MetricResolution, EventTTL: o.EventTTL,
 	})
 	if err != nil {
 		cancel()

@@ -43,7 +43,7 @@ func New[K comparable](name string, sync func(context.Context, K) error) *Queue[
 func NewWithLimiter[K comparable](name string, limiter workqueue.TypedRateLimiter[K], sync func(context.Context, K) error) *Queue[K] {
 	return &Queue[K]{
 		TypedRateLimitingInterface: workqueue.NewTypedRateLimitingQueueWithConfig(limiter,
-			workqueue.TypedRateLimitingQueueConfig[K]{Name: name}),
+			workqueue.TypedRateLimitingQueueConfig[K]{Name: name, MetricsProvider: metricsProvider()}),
 		name: name,
 		sync: sync,
 	}
