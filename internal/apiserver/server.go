@@ -12,7 +12,9 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -83,6 +85,7 @@ type Server struct {
 	discovery *discoveryDocs
 	compacted atomic.Int64
 	ready     atomic.Bool
+	checks    sync.Map // name → func() error: AddHealthCheck
 	readOnly  chan struct{}
 	mutating  chan struct{}
 	ipalloc   *ipAllocator
@@ -310,6 +313,12 @@ func (s *Server) serveVersion(w http.ResponseWriter, r *http.Request) {
 	_ = jsonEncode(w, KubernetesVersion)
 }
 
+// AddHealthCheck adds a check to /readyz and /healthz (not /livez: a
+// standby or a leader between leases is alive), e.g. leader election.
+func (s *Server) AddHealthCheck(name string, check func() error) {
+	s.checks.Store(name, check)
+}
+
 func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
@@ -328,6 +337,16 @@ func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 				name string
 				err  error
 			}{"informer-sync", fmt.Errorf("not ready")})
+		}
+		var names []string
+		s.checks.Range(func(name, _ any) bool { names = append(names, name.(string)); return true })
+		slices.Sort(names)
+		for _, name := range names {
+			check, _ := s.checks.Load(name)
+			checks = append(checks, struct {
+				name string
+				err  error
+			}{name, check.(func() error)()})
 		}
 	}
 	failed := false

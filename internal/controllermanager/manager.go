@@ -8,6 +8,7 @@ package controllermanager
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/url"
 	"os"
@@ -43,6 +44,9 @@ const (
 	leaseDuration = 10 * time.Second
 	renewDeadline = 7 * time.Second
 	retryPeriod   = 2 * time.Second
+	// healthTimeout is how long past its lease's expiry a leader that could
+	// not renew still counts as healthy (upstream's 20 s).
+	healthTimeout = 20 * time.Second
 )
 
 // Options tune the controllers; the zero value is upstream's defaults.
@@ -53,23 +57,27 @@ type Options struct {
 }
 
 // Start runs the scheduler and controllers with default Options.
-func Start(ctx context.Context, cfg *rest.Config, wg *sync.WaitGroup) error {
+func Start(ctx context.Context, cfg *rest.Config, wg *sync.WaitGroup) (map[string]func() error, error) {
 	return Options{}.Start(ctx, cfg, wg)
 }
 
 // Start runs the scheduler and controllers until ctx ends; wg tracks them.
-func (o Options) Start(ctx context.Context, cfg *rest.Config, wg *sync.WaitGroup) error {
+// It returns health checks for the server's /readyz and /healthz: a leader
+// that has failed to renew its lease is unhealthy.
+func (o Options) Start(ctx context.Context, cfg *rest.Config, wg *sync.WaitGroup) (map[string]func() error, error) {
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	id := identity(cfg)
+	schedHealth := leaderelection.NewLeaderHealthzAdaptor(healthTimeout)
+	cmHealth := leaderelection.NewLeaderHealthzAdaptor(healthTimeout)
 	wg.Go(func() {
-		lead(ctx, client, "kube-scheduler", id, func(ctx context.Context) {
+		lead(ctx, client, "kube-scheduler", id, schedHealth, func(ctx context.Context) {
 			factory := informers.NewSharedInformerFactory(client, 0)
 			sched := scheduler.New(client, factory)
 			factory.Start(ctx.Done())
@@ -78,11 +86,19 @@ func (o Options) Start(ctx context.Context, cfg *rest.Config, wg *sync.WaitGroup
 		})
 	})
 	wg.Go(func() {
-		lead(ctx, client, "kube-controller-manager", id, func(ctx context.Context) {
+		lead(ctx, client, "kube-controller-manager", id, cmHealth, func(ctx context.Context) {
 			o.runControllers(ctx, cfg, client, dyn)
 		})
 	})
-	return nil
+	return map[string]func() error{"leaderElection": func() error {
+		if err := schedHealth.Check(nil); err != nil {
+			return fmt.Errorf("kube-scheduler: %w", err)
+		}
+		if err := cmHealth.Check(nil); err != nil {
+			return fmt.Errorf("kube-controller-manager: %w", err)
+		}
+		return nil
+	}}, nil
 }
 
 // runControllers runs every controller on one informer factory until ctx ends.
@@ -126,7 +142,7 @@ func (o Options) runControllers(ctx context.Context, cfg *rest.Config, client ku
 
 // lead runs work whenever this process holds the named lease, until ctx
 // ends. Losing the lease cancels work; the process then stands by again.
-func lead(ctx context.Context, client kubernetes.Interface, name, id string, work func(context.Context)) {
+func lead(ctx context.Context, client kubernetes.Interface, name, id string, health *leaderelection.HealthzAdaptor, work func(context.Context)) {
 	lock := &resourcelock.LeaseLock{
 		LeaseMeta:  metav1.ObjectMeta{Namespace: "kube-system", Name: name},
 		Client:     client.CoordinationV1(),
@@ -143,6 +159,7 @@ func lead(ctx context.Context, client kubernetes.Interface, name, id string, wor
 			RetryPeriod:     retryPeriod,
 			ReleaseOnCancel: true,
 			Name:            name,
+			WatchDog:        health,
 			Callbacks: leaderelection.LeaderCallbacks{
 				OnStartedLeading: func(ctx context.Context) {
 					slog.Info("became leader", "lease", name, "identity", id)

@@ -41,7 +41,8 @@ type Options struct {
 	// Controllers, when set, starts the scheduler and controllers in this
 	// process (cmd/skiff passes controllermanager.Start; the server package
 	// does not import them, so controller tests can start a server).
-	Controllers func(ctx context.Context, cfg *rest.Config, wg *sync.WaitGroup) error
+	// It returns health checks the API server adds to /readyz and /healthz.
+	Controllers func(ctx context.Context, cfg *rest.Config, wg *sync.WaitGroup) (map[string]func() error, error)
 	// DisableControllers leaves them out even when Controllers is set.
 	DisableControllers bool
 	// DefaultNotReadyTolerationSeconds and DefaultUnreachableTolerationSeconds
@@ -204,7 +205,11 @@ func Start(ctx context.Context, o Options) (*Running, error) {
 	if o.Controllers != nil && !o.DisableControllers {
 		lb, err := loopbackConfig(pki, url, "system:skiff-controller-manager")
 		if err == nil {
-			err = o.Controllers(srvCtx, lb, &controllers)
+			var checks map[string]func() error
+			checks, err = o.Controllers(srvCtx, lb, &controllers)
+			for name, check := range checks {
+				api.AddHealthCheck(name, check)
+			}
 		}
 		if err != nil {
 			cancel()

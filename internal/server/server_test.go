@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -135,6 +136,12 @@ func TestOneLeaderPerRoleAndStandbyTakesOver(t *testing.T) {
 			h := holder(r)
 			return h == id(a) || h == id(b)
 		})
+	}
+	for _, env := range []*testenv.Env{a, b} {
+		body, err := env.Client.Discovery().RESTClient().Get().AbsPath("/readyz").Param("verbose", "").DoRaw(ctx)
+		if err != nil || !strings.Contains(string(body), "[+]leaderElection ok") || !strings.Contains(string(body), "[+]etcd ok") {
+			t.Fatalf("/readyz?verbose: %v\n%s", err, body)
+		}
 	}
 	// Stop whichever leads the controller manager; the other must take over both roles.
 	leader, standby := a, b
