@@ -53,6 +53,9 @@ func (a *Agent) containerConfig(ctx context.Context, pod *corev1.Pod, c *corev1.
 		Command:    cmd,
 		Args:       args,
 		WorkingDir: c.WorkingDir,
+		Stdin:      c.Stdin, // for attach
+		StdinOnce:  c.StdinOnce,
+		Tty:        c.TTY,
 		Envs:       env,
 		Mounts:     mounts,
 		LogPath:    filepath.Join(c.Name, strconv.Itoa(int(attempt))+".log"),

@@ -209,13 +209,3 @@ func TestResourceMetricsOfRealContainers(t *testing.T) {
 		t.Errorf("start_container operations observed %v, want 2", n)
 	}
 }
-
-// TestMain makes the test binary act as the process runtime's shim when
-// started as one.
-func TestMain(m *testing.M) {
-	if os.Getenv("SKIFF_AGENT_TEST_SHIM") == "1" {
-		os.Exit(process.ShimMain(os.Args[1:]))
-	}
-	os.Setenv("SKIFF_AGENT_TEST_SHIM", "1")
-	os.Exit(m.Run())
-}

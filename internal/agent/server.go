@@ -34,6 +34,9 @@ func (a *Agent) startServer(ctx context.Context, l net.Listener) (*http.Server, 
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") })
 	mux.HandleFunc("/containerLogs/", a.requireClientCert(a.serveLogs))
+	mux.HandleFunc("/exec/", a.requireClientCert(a.serveExec)) // streaming.go
+	mux.HandleFunc("/attach/", a.requireClientCert(a.serveAttach))
+	mux.HandleFunc("/portforward/", a.requireClientCert(a.servePortForward))
 	mux.HandleFunc("/metrics", a.requireClientCert(a.serveMetrics))
 	mux.HandleFunc("/metrics/resource", a.requireClientCert(a.serveResourceMetrics))
 	srv := &http.Server{

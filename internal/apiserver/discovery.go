@@ -21,6 +21,10 @@ var (
 		"eviction": {&schema.GroupVersionKind{Group: "policy", Version: "v1", Kind: "Eviction"}, []string{"create"}},
 		"finalize": {nil, []string{"update"}},
 		"log":      {nil, []string{"get"}},
+		// Streaming (stream.go): the options kinds, as upstream lists them.
+		"exec":        {&schema.GroupVersionKind{Version: "v1", Kind: "PodExecOptions"}, []string{"create", "get"}},
+		"attach":      {&schema.GroupVersionKind{Version: "v1", Kind: "PodAttachOptions"}, []string{"create", "get"}},
+		"portforward": {&schema.GroupVersionKind{Version: "v1", Kind: "PodPortForwardOptions"}, []string{"create", "get"}},
 	}
 )
 

@@ -60,7 +60,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, apierrors.NewForbidden(req.h.GR(), req.name, forbiddenReason(reason)))
 		return
 	}
-	if req.verb != "watch" && req.sub != "log" {
+	if req.verb != "watch" && req.sub != "log" && !streamSubresource(req.sub) { // long-running
 		release, err := s.admit(req.verb)
 		if err != nil {
 			writeError(w, r, err)
@@ -76,7 +76,13 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		g.Inc()
 		defer g.Dec()
 	}
-	req.h.serve(rec, r, req)
+	if streamSubresource(req.sub) {
+		if err := s.serveStream(rec, r, req); err != nil { // stream.go
+			writeError(rec, r, err)
+		}
+	} else {
+		req.h.serve(rec, r, req)
+	}
 	if rec.code == 0 {
 		rec.code = http.StatusOK
 	}
@@ -122,7 +128,7 @@ func (s *Server) parse(r *http.Request, group, version string, p []string) (*req
 		}
 	case http.MethodPost:
 		req.verb = "create"
-		if req.name != "" && req.sub != "binding" && req.sub != "eviction" {
+		if req.name != "" && req.sub != "binding" && req.sub != "eviction" && !streamSubresource(req.sub) {
 			return nil, methodNotAllowed("create")
 		}
 		if req.h.Namespaced && req.namespace == "" {

@@ -23,7 +23,7 @@ var (
 			return fields.Set{"status.phase": string(o.(*corev1.Namespace).Status.Phase)}
 		}})
 	Pods = register(&Resource{GVK: core("Pod"), Plural: "pods", ShortNames: []string{"po"}, Categories: []string{"all"},
-		Namespaced: true, Subresources: []string{"status", "binding", "eviction", "log"}, ResetStatusOnCreate: true,
+		Namespaced: true, Subresources: []string{"status", "binding", "eviction", "log", "exec", "attach", "portforward"}, ResetStatusOnCreate: true,
 		Fields: func(o runtime.Object) fields.Set {
 			p := o.(*corev1.Pod)
 			return fields.Set{

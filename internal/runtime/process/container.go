@@ -176,8 +176,10 @@ func (r *Runtime) CreateContainer(ctx context.Context, sandboxID string, config 
 // processFor derives what the shim runs from a CRI container config.
 func processFor(config *runtimeapi.ContainerConfig) (processSpec, error) {
 	p := processSpec{
-		Args: append(slices.Clone(config.GetCommand()), config.GetArgs()...),
-		Cwd:  cmp.Or(config.GetWorkingDir(), "/"),
+		Args:      append(slices.Clone(config.GetCommand()), config.GetArgs()...),
+		Cwd:       cmp.Or(config.GetWorkingDir(), "/"),
+		Stdin:     config.GetStdin(),
+		StdinOnce: config.GetStdinOnce(),
 	}
 	for _, kv := range config.GetEnvs() {
 		p.Env = append(p.Env, kv.GetKey()+"="+string(kv.GetValue()))

@@ -537,8 +537,8 @@ func TestVersionStatusAndImages(t *testing.T) {
 	if err != nil || len(fs.ImageFilesystems) != 1 || fs.ImageFilesystems[0].UsedBytes.GetValue() == 0 {
 		t.Errorf("image fs: %v, %v", fs, err)
 	}
-	if _, err := f.rt.Attach(f.ctx, nil); status.Code(err) != codes.Unimplemented {
-		t.Errorf("attach: %v, want Unimplemented", err)
+	if err := f.rt.CheckpointContainer(f.ctx, nil); status.Code(err) != codes.Unimplemented {
+		t.Errorf("checkpoint: %v, want Unimplemented", err) // streaming: stream_test.go
 	}
 }
 

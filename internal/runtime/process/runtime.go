@@ -66,6 +66,8 @@ type Runtime struct {
 	sandboxes  map[string]*sandbox
 	containers map[string]*container
 	pulled     map[string]bool
+
+	streams streamServer // see stream.go
 }
 
 // New opens (or creates) the runtime state in opts.RootDir and adopts every
@@ -195,28 +197,17 @@ func (r *Runtime) RuntimeConfig(context.Context) (*runtimeapi.RuntimeConfigRespo
 		CgroupDriver: runtimeapi.CgroupDriver_CGROUPFS}}, nil
 }
 
-// Close releases nothing and stops nothing: containers outlive the Runtime.
-func (r *Runtime) Close(context.Context) error { return nil }
+// Close stops only the streaming server: containers outlive the Runtime.
+func (r *Runtime) Close(context.Context) error {
+	r.stopStreaming()
+	return nil
+}
 
 func unsupported(what string) error {
 	return status.Errorf(codes.Unimplemented, "%s is not supported by the process runtime", what)
 }
 
-// Exec is not supported: the process runtime has no streaming server.
-func (r *Runtime) Exec(context.Context, *runtimeapi.ExecRequest) (*runtimeapi.ExecResponse, error) {
-	return nil, unsupported("exec streaming")
-}
-
-// Attach is not supported: the process runtime has no streaming server.
-func (r *Runtime) Attach(context.Context, *runtimeapi.AttachRequest) (*runtimeapi.AttachResponse, error) {
-	return nil, unsupported("attach")
-}
-
-// PortForward is not supported: pods share the node's network, so their
-// ports are reachable on the node directly.
-func (r *Runtime) PortForward(context.Context, *runtimeapi.PortForwardRequest) (*runtimeapi.PortForwardResponse, error) {
-	return nil, unsupported("port-forward")
-}
+// Exec, Attach and PortForward are in stream.go.
 
 // CheckpointContainer is not supported.
 func (r *Runtime) CheckpointContainer(context.Context, *runtimeapi.CheckpointContainerRequest) error {

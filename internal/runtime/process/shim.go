@@ -212,6 +212,15 @@ func (s *supervisor) startInit() error {
 	cmd.Dir = "/"
 	cmd.Stdout, cmd.Stderr = pipes[1], pipes[3]
 	cmd.ExtraFiles = []*os.File{pipes[5]}
+	stdin, err := containerStdin(s.dir, s.rec) // see stream_attach.go
+	if err != nil {
+		closeAll(pipes[:]...)
+		return err
+	}
+	if stdin != nil {
+		defer stdin.Close() // the container holds it from now on
+		cmd.Stdin = stdin
+	}
 	// Its own session makes the container its own process group, which
 	// StopContainer signals as a whole.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -220,7 +229,7 @@ func (s *supervisor) startInit() error {
 		// mounts init makes never show on the host.
 		cmd.SysProcAttr.Unshareflags = syscall.CLONE_NEWNS
 	}
-	err := cmd.Start()
+	err = cmd.Start()
 	closeAll(pipes[1], pipes[3], pipes[5])
 	if err != nil {
 		closeAll(pipes[0], pipes[2], pipes[4])

@@ -66,6 +66,9 @@ type processSpec struct {
 	Cwd    string      `json:"cwd"`
 	User   *userSpec   `json:"user,omitempty"`
 	Mounts []mountSpec `json:"mounts,omitempty"`
+	Stdin  bool        `json:"stdin,omitempty"` // reads the stdin FIFO (stream_attach.go)
+	// StdinOnce: the first attach's end of input is the container's.
+	StdinOnce bool `json:"stdinOnce,omitempty"`
 }
 
 type userSpec struct {

@@ -1,0 +1,199 @@
+package agent_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/portforward"
+	"k8s.io/client-go/tools/remotecommand"
+	"k8s.io/client-go/transport/spdy"
+	utilexec "k8s.io/utils/exec"
+
+	"github.com/skiff-sh/skiff/internal/agent"
+	"github.com/skiff-sh/skiff/internal/runtime/process"
+	"github.com/skiff-sh/skiff/internal/server"
+	"github.com/skiff-sh/skiff/internal/testenv"
+)
+
+// shimEnv makes the test binary act as the process runtime's shim.
+const shimEnv = "SKIFF_AGENT_TEST_SHIM"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(shimEnv) == "1" {
+		os.Exit(process.ShimMain(os.Args[1:]))
+	}
+	os.Setenv(shimEnv, "1")
+	os.Exit(m.Run())
+}
+
+// streamEnv is a server with an agent on the process runtime and a running
+// pod whose container sleeps and which serves an echo port.
+func streamEnv(t *testing.T) (*testenv.Env, *corev1.Pod, int) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(t.TempDir(), "agent")
+	rt, err := process.New(process.Options{RootDir: filepath.Join(root, "runtime"), NodeIP: "127.0.0.1", ShimCommand: []string{exe}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = rt.Close(context.Background()) // its streaming server
+		if err := process.Reset(filepath.Join(root, "runtime")); err != nil {
+			t.Errorf("reset runtime: %v", err)
+		}
+	})
+	env := testenv.Start(t, func(o *server.Options) {
+		o.Agent = &agent.Options{NodeName: "n1", RootDir: root, NodeIP: "127.0.0.1", Runtime: rt, Images: rt}
+	})
+	l, err := net.Listen("tcp", "127.0.0.1:0") // the pod's port: pods share the node's network
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _, _ = io.Copy(c, c); c.Close() }()
+		}
+	}()
+	ctx := context.Background()
+	pod, err := env.Client.CoreV1().Pods("default").Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "box"},
+		Spec: corev1.PodSpec{NodeName: "n1", Containers: []corev1.Container{{
+			Name: "main", Image: "busybox", Command: []string{"sleep", "3600"}, WorkingDir: "/usr",
+			Env: []corev1.EnvVar{{Name: "WHO", Value: "the pod"}},
+		}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, "pod running", func() bool {
+		p, err := env.Client.CoreV1().Pods("default").Get(ctx, "box", metav1.GetOptions{})
+		return err == nil && p.Status.Phase == corev1.PodRunning
+	})
+	return env, pod, l.Addr().(*net.TCPAddr).Port
+}
+
+// TestStreamingThroughTheAPIServer runs exec and port-forward with
+// client-go's clients, as kubectl does, over every protocol a client may
+// pick: the API server translates WebSocket v5 and tunnels port-forward's
+// WebSocket, and passes SPDY and older WebSocket versions to the agent.
+func TestStreamingThroughTheAPIServer(t *testing.T) {
+	env, pod, port := streamEnv(t)
+	execURL := func(cmd ...string) *rest.Request {
+		return env.Client.CoreV1().RESTClient().Post().Resource("pods").Namespace(pod.Namespace).Name(pod.Name).
+			SubResource("exec").VersionedParams(&corev1.PodExecOptions{Container: "main", Command: cmd,
+			Stdin: true, Stdout: true, Stderr: true}, scheme.ParameterCodec)
+	}
+	executors := map[string]func(req *rest.Request) (remotecommand.Executor, error){
+		"spdy": func(req *rest.Request) (remotecommand.Executor, error) {
+			return remotecommand.NewSPDYExecutor(env.Config, http.MethodPost, req.URL())
+		},
+		"websocket-v5": func(req *rest.Request) (remotecommand.Executor, error) {
+			return remotecommand.NewWebSocketExecutor(env.Config, http.MethodGet, req.URL().String())
+		},
+		"websocket-v4": func(req *rest.Request) (remotecommand.Executor, error) {
+			return remotecommand.NewWebSocketExecutorForProtocols(env.Config, http.MethodGet, req.URL().String(), "v4.channel.k8s.io")
+		},
+	}
+	for name, newExecutor := range executors {
+		t.Run("exec-"+name, func(t *testing.T) {
+			// head, not cat: WebSocket before v5 cannot close stdin.
+			e, err := newExecutor(execURL("sh", "-c", `head -n1; echo "$WHO in $(pwd)"; echo oops >&2; exit 7`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+			defer cancel()
+			var stdout, stderr bytes.Buffer
+			err = e.StreamWithContext(ctx, remotecommand.StreamOptions{
+				Stdin: strings.NewReader("input\n"), Stdout: &stdout, Stderr: &stderr})
+			var exitErr utilexec.ExitError
+			if !errors.As(err, &exitErr) || exitErr.ExitStatus() != 7 {
+				t.Errorf("exit 7: %v", err)
+			}
+			if want := "input\nthe pod in /usr\n"; stdout.String() != want || stderr.String() != "oops\n" {
+				t.Errorf("stdout %q (want %q), stderr %q", stdout.String(), want, stderr.String())
+			}
+			// A command that cannot run is an error, not an exit code.
+			e, _ = newExecutor(execURL("/no/such/command"))
+			err = e.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: io.Discard})
+			if err == nil || errors.As(err, &exitErr) || !strings.Contains(err.Error(), "/no/such/command") {
+				t.Errorf("missing command: %v", err)
+			}
+		})
+	}
+
+	pfURL := env.Client.CoreV1().RESTClient().Post().Resource("pods").Namespace(pod.Namespace).Name(pod.Name).
+		SubResource("portforward").URL()
+	for _, name := range []string{"spdy", "websocket-tunnel"} {
+		t.Run("portforward-"+name, func(t *testing.T) {
+			transport, upgrader, err := spdy.RoundTripperFor(env.Config)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stop, ready := make(chan struct{}), make(chan struct{})
+			var pf *portforward.PortForwarder
+			ports := []string{fmt.Sprintf("0:%d", port)}
+			if name == "spdy" {
+				d := spdy.NewDialer(upgrader, &http.Client{Transport: transport}, http.MethodPost, pfURL)
+				pf, err = portforward.NewOnAddresses(d, []string{"127.0.0.1"}, ports, stop, ready, io.Discard, io.Discard)
+			} else {
+				d, derr := portforward.NewSPDYOverWebsocketDialer(pfURL, env.Config)
+				if derr != nil {
+					t.Fatal(derr)
+				}
+				pf, err = portforward.NewOnAddresses(d, []string{"127.0.0.1"}, ports, stop, ready, io.Discard, io.Discard)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- pf.ForwardPorts() }()
+			defer func() { close(stop); <-done }()
+			select {
+			case <-ready:
+			case err := <-done:
+				t.Fatalf("port-forward: %v", err)
+			}
+			local, err := pf.GetPorts()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 2 {
+				c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", local[0].Local))
+				if err != nil {
+					t.Fatal(err)
+				}
+				msg := fmt.Sprintf("hello %d over %s", i, name)
+				fmt.Fprint(c, msg)
+				_ = c.(*net.TCPConn).CloseWrite()
+				got, err := io.ReadAll(c)
+				c.Close()
+				if string(got) != msg {
+					t.Errorf("connection %d: %q, %v; want %q", i, got, err, msg)
+				}
+			}
+		})
+	}
+}
