@@ -19,7 +19,7 @@ import (
 // agentFlags are the flags `skiff agent` and `skiff server` share for the node agent.
 type agentFlags struct {
 	nodeName, rootDir, labels, taints, nodeIP string
-	kubeletPort                               int
+	kubeletPort, maxPods                      int
 }
 
 func (f *agentFlags) register(cmd *cobra.Command, defaultRoot string) {
@@ -31,10 +31,14 @@ func (f *agentFlags) register(cmd *cobra.Command, defaultRoot string) {
 	fl.StringVar(&f.labels, "node-labels", "", "labels to register the node with: k=v,k2=v2")
 	fl.StringVar(&f.taints, "register-with-taints", "", "taints to register the node with: key=value:Effect,…")
 	fl.StringVar(&f.nodeIP, "node-ip", "", "IPv4 address to advertise for the node (default: the first global address)")
+	fl.IntVar(&f.maxPods, "max-pods", agent.DefaultMaxPods, "pods this node can run (its pods capacity)")
 }
 
 // options turns the flags into agent options around the process runtime.
 func (f *agentFlags) options() (agent.Options, error) {
+	if f.maxPods <= 0 {
+		return agent.Options{}, fmt.Errorf("--max-pods %d: must be positive", f.maxPods)
+	}
 	labels, err := agent.ParseLabels(f.labels)
 	if err != nil {
 		return agent.Options{}, err
@@ -48,7 +52,7 @@ func (f *agentFlags) options() (agent.Options, error) {
 		return agent.Options{}, fmt.Errorf("start process runtime: %w", err)
 	}
 	return agent.Options{NodeName: f.nodeName, RootDir: f.rootDir, KubeletPort: f.kubeletPort,
-		NodeLabels: labels, Taints: taints, Runtime: rt, Images: rt, NodeIP: f.nodeIP}, nil
+		NodeLabels: labels, Taints: taints, Runtime: rt, Images: rt, NodeIP: f.nodeIP, MaxPods: f.maxPods}, nil
 }
 
 func newAgentCommand() *cobra.Command {

@@ -44,7 +44,12 @@ type Options struct {
 	ClientCAPEM []byte
 	// NodeIP overrides the detected node address.
 	NodeIP string
+	// MaxPods is the node's pods capacity (0: DefaultMaxPods).
+	MaxPods int
 }
+
+// DefaultMaxPods is the kubelet's default --max-pods.
+const DefaultMaxPods = 110
 
 // Agent runs the pods of one node.
 type Agent struct {

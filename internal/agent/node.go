@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -95,7 +96,7 @@ func (a *Agent) nodeStatus(now metav1.Time, old *corev1.NodeStatus) corev1.NodeS
 		corev1.ResourceCPU:              *resource.NewQuantity(int64(runtime.NumCPU()), resource.DecimalSI),
 		corev1.ResourceMemory:           *resource.NewQuantity(memTotal(), resource.BinarySI),
 		corev1.ResourceEphemeralStorage: *resource.NewQuantity(diskTotal(a.opts.RootDir), resource.BinarySI),
-		corev1.ResourcePods:             *resource.NewQuantity(110, resource.DecimalSI),
+		corev1.ResourcePods:             *resource.NewQuantity(int64(cmp.Or(a.opts.MaxPods, DefaultMaxPods)), resource.DecimalSI),
 	}
 	hostname, _ := os.Hostname()
 	st := corev1.NodeStatus{

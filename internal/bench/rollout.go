@@ -43,7 +43,7 @@ type RolloutResult struct {
 // Deployment of o.Replicas `sleep 3600` pods and times it until all are
 // available, then rolls all of them to a new template.
 func RunRollout(ctx context.Context, o RolloutOptions, out io.Writer) (*RolloutResult, error) {
-	c, err := startCluster(ctx, false)
+	c, err := startCluster(ctx, false, "--max-pods", strconv.Itoa(o.Replicas*2+10))
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +129,7 @@ type cluster struct {
 
 // startCluster starts `skiff server` with its own agent (node name
 // "bench-node") when ownAgent, else without and a `skiff agent` process.
-func startCluster(ctx context.Context, ownAgent bool) (*cluster, error) {
+func startCluster(ctx context.Context, ownAgent bool, agentArgs ...string) (*cluster, error) {
 	dir, err := os.MkdirTemp("", "skiff-bench")
 	if err != nil {
 		return nil, err
@@ -146,7 +146,7 @@ func startCluster(ctx context.Context, ownAgent bool) (*cluster, error) {
 	data := filepath.Join(dir, "server")
 	args := []string{"server", "--data-dir", data, "--bind-address", "127.0.0.1", "--secure-port", strconv.Itoa(port)}
 	if ownAgent {
-		args = append(args, "--node-name", "bench-node", "--kubelet-port", "0", "--node-ip", "127.0.0.1")
+		args = append(append(args, "--node-name", "bench-node", "--kubelet-port", "0", "--node-ip", "127.0.0.1"), agentArgs...)
 	} else {
 		args = append(args, "--disable-agent")
 	}
@@ -189,8 +189,8 @@ func startCluster(ctx context.Context, ownAgent bool) (*cluster, error) {
 		c.stop()
 		return nil, err
 	}
-	c.agent = exec.Command(self, "agent", "--server", cfg.Host, "--token", strings.TrimSpace(string(tok)), "--node-name", "bench-node",
-		"--root-dir", filepath.Join(dir, "agent"), "--kubelet-port", "0", "--node-ip", "127.0.0.1")
+	c.agent = exec.Command(self, append([]string{"agent", "--server", cfg.Host, "--token", strings.TrimSpace(string(tok)), "--node-name", "bench-node",
+		"--root-dir", filepath.Join(dir, "agent"), "--kubelet-port", "0", "--node-ip", "127.0.0.1"}, agentArgs...)...)
 	c.agent.Stderr = os.Stderr
 	if err := c.agent.Start(); err != nil {
 		c.stop()

@@ -57,7 +57,10 @@ func jsonpath(k kubectl, c *cluster, obj, path string) string {
 }
 
 func TestPodRunsAndLogs(t *testing.T) {
-	c, k := agentCluster(t)
+	c, k := agentCluster(t, "--max-pods", "150")
+	if pods := jsonpath(k, c, "node/node-a", "{.status.capacity.pods} {.status.allocatable.pods}"); pods != "150 150" {
+		t.Fatalf("node pods capacity/allocatable with --max-pods 150: %q", pods)
+	}
 	applyYAML(t, k, c, `apiVersion: v1
 kind: Pod
 metadata:
