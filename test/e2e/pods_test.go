@@ -148,6 +148,17 @@ spec:
 	})
 	out := k.run(t, c, "get", "events", "--field-selector", "involvedObject.name=probed")
 	mustContain(t, "events", out, "Unhealthy", "Liveness probe failed")
+	// describe shows the failing pod's events, repeated ones aggregated as
+	// client-go's recorder counts them ("(x2 over 3s)").
+	eventually(t, 30*time.Second, func() string {
+		out := k.run(t, c, "describe", "pod", "probed")
+		for _, want := range []string{"Events:", "Scheduled", "Started", "Killing", "Unhealthy", "Liveness probe failed", "(x"} {
+			if !strings.Contains(out, want) {
+				return "describe pod lacks " + want + ":\n" + out
+			}
+		}
+		return ""
+	})
 }
 
 func TestGracefulTermination(t *testing.T) {
