@@ -143,7 +143,12 @@ func CleanupUnhealthy(oldRSs []*appsv1.ReplicaSet, maxCleanup int32) ([]Scale, i
 // are available beyond replicas-maxUnavailable.
 func ScaleDownOld(d *appsv1.Deployment, allRSs, oldRSs []*appsv1.ReplicaSet) []Scale {
 	minAvailable := deploymentReplicas(d) - MaxUnavailable(d)
-	available := sumStatus(allRSs, func(s *appsv1.ReplicaSetStatus) int32 { return s.AvailableReplicas })
+	// A ReplicaSet just scaled down may still report the pods it is
+	// deleting as available: count no more than its size.
+	var available int32
+	for _, rs := range allRSs {
+		available += min(rs.Status.AvailableReplicas, replicas(rs))
+	}
 	if available <= minAvailable {
 		return nil
 	}

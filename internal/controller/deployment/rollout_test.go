@@ -107,6 +107,11 @@ func TestOldReplicaSetScaleDown(t *testing.T) {
 			[]*appsv1.ReplicaSet{rs("older", 2, 1, 0), rs("old", 2, 1, 1)}, 1, "older=1 ", ""},
 		{"oldest scaled down first", rolling(4, intstr.FromInt32(1), intstr.FromInt32(1)), rs("new", 1, 1, 3),
 			[]*appsv1.ReplicaSet{rs("old", 2, 2, 1), rs("older", 2, 2, 0)}, 2, "", "older=0 "},
+		// The old RS was just scaled 10 -> 8 and its status still counts 10
+		// available: it cannot have more available pods than its size, or
+		// the next scale-down would take availability below 10 - 2.
+		{"stale status counts no more than the size", rolling(10, intstr.FromInt32(3), intstr.FromInt32(2)), rs("new", 3, 3, 1),
+			[]*appsv1.ReplicaSet{rs("old", 8, 10, 0)}, 3, "", "old=5 "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			all := append(append([]*appsv1.ReplicaSet(nil), tc.old...), tc.newRS)
