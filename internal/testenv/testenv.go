@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -71,6 +72,22 @@ func Start(t testing.TB, opts ...Option) *Env {
 	}
 	env.Kubeconfig, env.Config, env.Client = r.Kubeconfig, cfg, cs
 	return env
+}
+
+// Run starts factory's informers and runs each of runs (a controller's Run)
+// until the test ends; cleanup stops them before the server.
+func (e *Env) Run(t testing.TB, factory informers.SharedInformerFactory, runs ...func(ctx context.Context)) {
+	ctx, cancel := context.WithCancel(context.Background())
+	factory.Start(ctx.Done())
+	var wg sync.WaitGroup
+	for _, run := range runs {
+		wg.Go(func() { run(ctx) })
+	}
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		factory.Shutdown()
+	})
 }
 
 // Eventually polls cond every 20ms until it returns true or the deadline passes.

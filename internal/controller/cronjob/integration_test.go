@@ -3,7 +3,6 @@ package cronjob_test
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,20 +25,13 @@ const waitFor = 20 * time.Second
 // There is no job controller here; the test finishes jobs itself.
 func TestCronJobOnRealServer(t *testing.T) {
 	env := testenv.Start(t)
-	ctx, cancel := context.WithCancel(context.Background())
 	// The clock starts well before the CronJob exists, so nothing is due
 	// until the test moves it.
 	clk := clocktesting.NewFakePassiveClock(time.Now().Add(-time.Hour))
 	factory := informers.NewSharedInformerFactory(env.Client, 0)
 	c := cronjob.NewControllerWithClock(env.Client, factory, clk)
-	factory.Start(ctx.Done())
-	var wg sync.WaitGroup
-	wg.Go(func() { c.Run(ctx, 2) })
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-		factory.Shutdown()
-	})
+	env.Run(t, factory, func(ctx context.Context) { c.Run(ctx, 2) })
+	ctx := t.Context()
 	client := env.Client.BatchV1()
 
 	cj, err := client.CronJobs("default").Create(ctx, &batchv1.CronJob{

@@ -19,7 +19,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/kubectl/pkg/polymorphichelpers"
 
-	"github.com/skiff-sh/skiff/internal/server"
 	"github.com/skiff-sh/skiff/internal/testenv"
 )
 
@@ -106,7 +105,7 @@ type fixture struct {
 }
 
 func newFixture(t *testing.T) *fixture {
-	env := testenv.Start(t, func(o *server.Options) { o.DisableControllers = true })
+	env := testenv.Start(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	factory := informers.NewSharedInformerFactory(env.Client, 0)
 	c := NewController(env.Client, factory)

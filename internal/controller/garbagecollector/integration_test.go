@@ -16,7 +16,6 @@ import (
 	"k8s.io/client-go/metadata"
 
 	"github.com/skiff-sh/skiff/internal/controller/garbagecollector"
-	"github.com/skiff-sh/skiff/internal/server"
 	"github.com/skiff-sh/skiff/internal/testenv"
 )
 
@@ -36,7 +35,7 @@ type fixture struct {
 // startFixture runs a server with only the garbage collector against it.
 // Each subtest gets its own namespace.
 func startFixture(t *testing.T) *fixture {
-	env := testenv.Start(t, func(o *server.Options) { o.DisableControllers = true })
+	env := testenv.Start(t)
 	mc, err := metadata.NewForConfig(env.Config)
 	if err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,7 +16,6 @@ import (
 	"k8s.io/client-go/metadata"
 
 	"github.com/skiff-sh/skiff/internal/controller/garbagecollector"
-	"github.com/skiff-sh/skiff/internal/server"
 	"github.com/skiff-sh/skiff/internal/testenv"
 )
 
@@ -36,18 +34,15 @@ const withGarbageCollector = true
 // package's controller against it, and the garbage collector when asked.
 func startController(t *testing.T, gc ...bool) kubernetes.Interface {
 	t.Helper()
-	env := testenv.Start(t, func(o *server.Options) { o.DisableControllers = true })
+	env := testenv.Start(t)
 	factory := informers.NewSharedInformerFactory(env.Client, 0)
 	c := NewController(env.Client, factory)
-	ctx, cancel := context.WithCancel(context.Background())
-	factory.Start(ctx.Done())
-	var wg sync.WaitGroup
-	wg.Go(func() { c.Run(ctx, 2) })
+	runs := []func(context.Context){func(ctx context.Context) { c.Run(ctx, 2) }}
 	if len(gc) > 0 && gc[0] {
 		collector := garbagecollector.NewController(metadata.NewForConfigOrDie(env.Config), env.Client.Discovery())
-		wg.Go(func() { collector.Run(ctx, 2) })
+		runs = append(runs, func(ctx context.Context) { collector.Run(ctx, 2) })
 	}
-	t.Cleanup(func() { cancel(); wg.Wait(); factory.Shutdown() })
+	env.Run(t, factory, runs...)
 	return env.Client
 }
 

@@ -3,7 +3,6 @@ package nodelifecycle_test
 import (
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,7 +15,6 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/skiff-sh/skiff/internal/controller/nodelifecycle"
-	"github.com/skiff-sh/skiff/internal/server"
 	"github.com/skiff-sh/skiff/internal/testenv"
 )
 
@@ -33,20 +31,12 @@ type fixture struct {
 
 // startFixture runs both controllers of this package against a real server.
 func startFixture(t *testing.T) *fixture {
-	env := testenv.Start(t, func(o *server.Options) { o.DisableControllers = true })
-	ctx, cancel := context.WithCancel(context.Background())
+	env := testenv.Start(t)
 	factory := informers.NewSharedInformerFactory(env.Client, 0)
 	lc := nodelifecycle.NewController(env.Client, factory.Core().V1().Nodes(), factory.Coordination().V1().Leases(), factory.Core().V1().Pods(), grace)
 	te := nodelifecycle.NewTaintEviction(env.Client, factory.Core().V1().Nodes(), factory.Core().V1().Pods())
-	factory.Start(ctx.Done())
-	var wg sync.WaitGroup
-	wg.Go(func() { lc.Run(ctx, 2) })
-	wg.Go(func() { te.Run(ctx, 2) })
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-		factory.Shutdown()
-	})
+	env.Run(t, factory, func(ctx context.Context) { lc.Run(ctx, 2) }, func(ctx context.Context) { te.Run(ctx, 2) })
+	ctx := t.Context()
 	return &fixture{t: t, ctx: ctx, client: env.Client}
 }
 

@@ -3,7 +3,6 @@ package podgc
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -11,9 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
 
-	"github.com/skiff-sh/skiff/internal/server"
 	"github.com/skiff-sh/skiff/internal/testenv"
 )
 
@@ -28,7 +25,7 @@ func pod(name, node string) *corev1.Pod {
 // threshold are deleted; a pod on a live node stays.
 func TestCollectsPodsNothingElseWillFinish(t *testing.T) {
 	period, quarantine = 100*time.Millisecond, 300*time.Millisecond
-	env := testenv.Start(t, func(o *server.Options) { o.DisableControllers = true })
+	env := testenv.Start(t)
 	ctx := context.Background()
 	cs := env.Client
 	mkNode := func(name string, ready corev1.ConditionStatus, taints ...corev1.Taint) {
@@ -65,7 +62,9 @@ func TestCollectsPodsNothingElseWillFinish(t *testing.T) {
 		}
 	}
 
-	run(t, cs, 2)
+	factory := informers.NewSharedInformerFactory(cs, 0)
+	c := NewController(cs, factory, 2)
+	env.Run(t, factory, c.Run)
 	exists := func(name string) bool {
 		_, err := cs.CoreV1().Pods("default").Get(ctx, name, metav1.GetOptions{})
 		return !apierrors.IsNotFound(err)
@@ -85,14 +84,4 @@ func TestCollectsPodsNothingElseWillFinish(t *testing.T) {
 	if !exists("on-live") {
 		t.Fatal("a pod on a live node was deleted")
 	}
-}
-
-func run(t *testing.T, cs kubernetes.Interface, threshold int) {
-	factory := informers.NewSharedInformerFactory(cs, 0)
-	c := NewController(cs, factory, threshold)
-	ctx, cancel := context.WithCancel(context.Background())
-	factory.Start(ctx.Done())
-	var wg sync.WaitGroup
-	wg.Go(func() { c.Run(ctx) })
-	t.Cleanup(func() { cancel(); wg.Wait(); factory.Shutdown() })
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,7 +16,6 @@ import (
 	"k8s.io/client-go/util/retry"
 
 	"github.com/skiff-sh/skiff/internal/controller/replicaset"
-	"github.com/skiff-sh/skiff/internal/server"
 	"github.com/skiff-sh/skiff/internal/testenv"
 )
 
@@ -31,18 +29,11 @@ type fixture struct {
 }
 
 func startFixture(t *testing.T) *fixture {
-	env := testenv.Start(t, func(o *server.Options) { o.DisableControllers = true })
-	ctx, cancel := context.WithCancel(context.Background())
+	env := testenv.Start(t)
 	factory := informers.NewSharedInformerFactory(env.Client, 0)
 	c := replicaset.NewController(env.Client, factory)
-	factory.Start(ctx.Done())
-	var wg sync.WaitGroup
-	wg.Go(func() { c.Run(ctx, 4) })
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-		factory.Shutdown()
-	})
+	env.Run(t, factory, func(ctx context.Context) { c.Run(ctx, 4) })
+	ctx := t.Context()
 	return &fixture{t: t, ctx: ctx, client: env.Client}
 }
 

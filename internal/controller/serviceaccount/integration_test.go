@@ -2,7 +2,6 @@ package serviceaccount_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,7 +12,6 @@ import (
 	"k8s.io/client-go/informers"
 
 	"github.com/skiff-sh/skiff/internal/controller/serviceaccount"
-	"github.com/skiff-sh/skiff/internal/server"
 	"github.com/skiff-sh/skiff/internal/testenv"
 )
 
@@ -22,18 +20,11 @@ const waitFor = 15 * time.Second
 // TestDefaultServiceAccounts: existing and new namespaces get "default",
 // a deleted one comes back, a terminating namespace gets none.
 func TestDefaultServiceAccounts(t *testing.T) {
-	env := testenv.Start(t, func(o *server.Options) { o.DisableControllers = true })
-	ctx, cancel := context.WithCancel(context.Background())
+	env := testenv.Start(t)
 	factory := informers.NewSharedInformerFactory(env.Client, 0)
 	c := serviceaccount.NewController(env.Client, factory.Core().V1().Namespaces(), factory.Core().V1().ServiceAccounts())
-	factory.Start(ctx.Done())
-	var wg sync.WaitGroup
-	wg.Go(func() { c.Run(ctx, 2) })
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-		factory.Shutdown()
-	})
+	env.Run(t, factory, func(ctx context.Context) { c.Run(ctx, 2) })
+	ctx := t.Context()
 	client := env.Client
 	uid := func(ns string) (types.UID, bool) {
 		sa, err := client.CoreV1().ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{})

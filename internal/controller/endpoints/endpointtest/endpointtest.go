@@ -7,7 +7,6 @@ package endpointtest
 import (
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,7 +17,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
 
-	"github.com/skiff-sh/skiff/internal/server"
 	"github.com/skiff-sh/skiff/internal/testenv"
 )
 
@@ -39,19 +37,11 @@ type Fixture struct {
 // Start starts a server without its own controllers, and the controller
 // newController builds.
 func Start(t *testing.T, newController func(kubernetes.Interface, informers.SharedInformerFactory) Runner) *Fixture {
-	env := testenv.Start(t, func(o *server.Options) { o.DisableControllers = true })
-	ctx, cancel := context.WithCancel(context.Background())
+	env := testenv.Start(t)
 	factory := informers.NewSharedInformerFactory(env.Client, 0)
 	c := newController(env.Client, factory)
-	factory.Start(ctx.Done())
-	var wg sync.WaitGroup
-	wg.Go(func() { c.Run(ctx, 2) })
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-		factory.Shutdown()
-	})
-	return &Fixture{Ctx: ctx, Client: env.Client}
+	env.Run(t, factory, func(ctx context.Context) { c.Run(ctx, 2) })
+	return &Fixture{Ctx: t.Context(), Client: env.Client}
 }
 
 // Namespace creates a namespace named after the test.
