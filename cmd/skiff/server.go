@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -29,13 +28,7 @@ func newServerCommand() *cobra.Command {
 		Short: "Run the API server (with embedded etcd unless --etcd-servers is given)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			// Every API request allocates tens of KiB while the watch caches
-			// keep the live heap large; at GOGC=100 `skiff bench api`
-			// collected every ~250 creates. 200 measured 10-15 % more
-			// creates/s for ~30 % more peak memory. An explicit GOGC wins.
-			if os.Getenv("GOGC") == "" {
-				debug.SetGCPercent(200)
-			}
+			server.TuneGC()
 			o.EtcdServers = etcd.SplitServers(etcdServers)
 			if cm.NodeMonitorGracePeriod <= 0 {
 				return fmt.Errorf("--node-monitor-grace-period %s: must be positive", cm.NodeMonitorGracePeriod)
