@@ -28,7 +28,6 @@ func newServerCommand() *cobra.Command {
 		Short: "Run the API server (with embedded etcd unless --etcd-servers is given)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			server.TuneGC()
 			o.EtcdServers = etcd.SplitServers(etcdServers)
 			if cm.NodeMonitorGracePeriod <= 0 {
 				return fmt.Errorf("--node-monitor-grace-period %s: must be positive", cm.NodeMonitorGracePeriod)

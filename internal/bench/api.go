@@ -69,7 +69,6 @@ func RunAPI(ctx context.Context, o APIOptions, out io.Writer) (*APIResult, error
 			return nil, err
 		}
 		defer os.RemoveAll(dir)
-		server.TuneGC() // as `skiff server` does
 		sctx, cancel := context.WithCancel(ctx)
 		r, err := server.Start(sctx, server.Options{DataDir: dir, BindAddress: "127.0.0.1", SecurePort: 0})
 		if err != nil {
