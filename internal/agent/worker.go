@@ -338,6 +338,9 @@ func (w *podWorker) startOrWait(ctx context.Context, pod *corev1.Pod, sandboxID 
 // pruneAttempts removes attempts older than the previous one: the previous
 // stays for `kubectl logs --previous`.
 func (w *podWorker) pruneAttempts(ctx context.Context, name string, current uint32) {
+	if current < 2 {
+		return // no attempt older than the previous one: spare a start the runtime reads
+	}
 	pcs, err := w.containers(ctx)
 	if err != nil {
 		return

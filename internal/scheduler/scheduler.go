@@ -3,15 +3,15 @@
 // score logic are plain functions over PodInfo and NodeInfo values
 // (filter.go, score.go, algorithm.go); this file is the I/O around them:
 // informers feed a Cache of node usage and a Queue of pods, one loop takes
-// pods off the queue and decides, and a pool of workers writes bindings,
-// status conditions and events through the API.
+// pods off the queue and decides, and a writer runs the bindings and
+// status conditions (up to Workers at once, each pod's in order) through
+// the API.
 package scheduler
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"maps"
 	"sync"
@@ -193,15 +193,6 @@ func (s *Scheduler) Run(ctx context.Context) {
 	running.Store(s.queue, struct{}{})
 	defer running.Delete(s.queue)
 	var wg sync.WaitGroup
-	workers := make([]chan func(), max(s.Workers, 1))
-	for i := range workers {
-		workers[i] = make(chan func(), 64)
-		wg.Go(func() {
-			for f := range workers[i] {
-				f()
-			}
-		})
-	}
 	wg.Go(func() {
 		t := time.NewTicker(flushUnschedulableEvery)
 		defer t.Stop()
@@ -214,25 +205,65 @@ func (s *Scheduler) Run(ctx context.Context) {
 			}
 		}
 	})
-	// Writes for one pod go to one worker, so they happen in order (a
-	// failure's status write never overtakes a later binding).
-	dispatch := func(uid types.UID, f func()) bool {
-		h := fnv.New32a()
-		h.Write([]byte(uid))
-		select {
-		case workers[h.Sum32()%uint32(len(workers))] <- f:
-			return true
-		case <-ctx.Done():
-			return false
-		}
-	}
+	writes := newWriter(max(s.Workers, 1))
+	dispatch := func(uid types.UID, f func()) bool { return writes.dispatch(ctx, uid, f) }
 	for s.scheduleOne(ctx, dispatch) {
 	}
 	s.queue.Close()
-	for _, w := range workers {
-		close(w)
-	}
+	writes.wg.Wait()
 	wg.Wait()
+}
+
+// writer runs the scheduler's API writes, up to a limit at once. The writes
+// for one pod run one after another in order (a failure's status write
+// never overtakes a later binding), and none waits behind another pod's
+// while the limit allows: a pool of workers picked by hash would queue a
+// binding behind the slow ones of pods sharing its worker.
+type writer struct {
+	slots   chan struct{}
+	mu      sync.Mutex
+	pending map[types.UID][]func() // the writes waiting behind a pod's running one
+	wg      sync.WaitGroup
+}
+
+func newWriter(limit int) *writer {
+	return &writer{slots: make(chan struct{}, limit), pending: map[types.UID][]func(){}}
+}
+
+// dispatch queues f after the pod's earlier writes; false if ctx ended first.
+func (w *writer) dispatch(ctx context.Context, uid types.UID, f func()) bool {
+	w.mu.Lock()
+	if q, running := w.pending[uid]; running {
+		w.pending[uid] = append(q, f)
+		w.mu.Unlock()
+		return true
+	}
+	w.pending[uid] = nil
+	w.mu.Unlock()
+	select {
+	case w.slots <- struct{}{}:
+	case <-ctx.Done():
+		w.mu.Lock()
+		delete(w.pending, uid)
+		w.mu.Unlock()
+		return false
+	}
+	w.wg.Go(func() {
+		defer func() { <-w.slots }()
+		for {
+			f()
+			w.mu.Lock()
+			q := w.pending[uid]
+			if len(q) == 0 {
+				delete(w.pending, uid)
+				w.mu.Unlock()
+				return
+			}
+			f, w.pending[uid] = q[0], q[1:]
+			w.mu.Unlock()
+		}
+	})
+	return true
 }
 
 // scheduleOne decides for the next pod and hands the writes to a worker;

@@ -241,6 +241,51 @@ func (s *cgroupSpec) join(pid int) error {
 	return nil
 }
 
+// joinThread moves thread tid (not its whole process) into the container's
+// cgroup in every v1 hierarchy (see startInCgroup), and returns how to move
+// it back to the cgroups it is in now.
+func (s *cgroupSpec) joinThread(tid int) (restore func() error, err error) {
+	own, err := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/cgroup", tid))
+	if err != nil {
+		return func() error { return nil }, fmt.Errorf("read own cgroups: %w", err)
+	}
+	// Lines are "id:controller[,controller]:path" (path from the hierarchy's root).
+	ownPath := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(own)), "\n") {
+		if f := strings.SplitN(line, ":", 3); len(f) == 3 {
+			for _, c := range strings.Split(f[1], ",") {
+				ownPath[c] = f[2]
+			}
+		}
+	}
+	back := map[string]string{} // container cgroup → the thread's own, in the same hierarchy
+	for c, d := range s.Dirs {
+		p, ok := ownPath[c]
+		if !ok {
+			return func() error { return nil }, fmt.Errorf("own %s cgroup not found in /proc/self/task/%d/cgroup", c, tid)
+		}
+		// d is <root>/<controller>/skiff/<sandbox>/<container>.
+		back[d] = filepath.Join(filepath.Dir(filepath.Dir(filepath.Dir(d))), p)
+	}
+	var joined []string
+	restore = func() error {
+		var errs []error
+		for _, d := range joined {
+			if err := os.WriteFile(filepath.Join(back[d], "tasks"), []byte(strconv.Itoa(tid)), 0o644); err != nil {
+				errs = append(errs, fmt.Errorf("leave cgroup %s: %w", d, err))
+			}
+		}
+		return errors.Join(errs...)
+	}
+	for _, d := range s.dirs() {
+		if err := os.WriteFile(filepath.Join(d, "tasks"), []byte(strconv.Itoa(tid)), 0o644); err != nil {
+			return restore, fmt.Errorf("join cgroup %s: %w", d, err)
+		}
+		joined = append(joined, d)
+	}
+	return restore, nil
+}
+
 // pids lists the processes in the cgroup; a missing cgroup has none.
 func (s *cgroupSpec) pids() ([]int, error) {
 	data, err := os.ReadFile(filepath.Join(s.main(), "cgroup.procs"))

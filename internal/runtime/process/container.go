@@ -285,7 +285,7 @@ func (r *Runtime) StartContainer(ctx context.Context, id string) error {
 	return nil
 }
 
-// launchShim runs `shim launch` and reads the shim's verdict from a pipe.
+// launchShim starts `shim start` and reads the shim's verdict from a pipe.
 func (r *Runtime) launchShim(ctx context.Context, c *container) error {
 	logPath := filepath.Join(c.dir, shimLogFile)
 	shimLog, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
@@ -298,19 +298,21 @@ func (r *Runtime) launchShim(ctx context.Context, c *container) error {
 		return fmt.Errorf("create pipe: %w", err)
 	}
 	defer verdict.Close()
-	argv := append(slices.Clone(r.shimCommand), "launch", c.dir)
+	argv := append(slices.Clone(r.shimCommand), "start", c.dir)
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Dir = "/"
+	cmd.Dir = "/" // do not pin the agent's working directory
 	cmd.Stdout, cmd.Stderr = shimLog, shimLog
 	cmd.ExtraFiles = []*os.File{w}
+	// Its own session keeps the signals of the agent's terminal and process
+	// group away from the shim, which outlives the agent: when the agent
+	// exits, init adopts it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	err = cmd.Start()
 	w.Close() // now only the shim holds the write end: EOF means it is done
 	if err != nil {
 		return fmt.Errorf("launch shim: %w", err)
 	}
-	if err := cmd.Wait(); err != nil {
-		return fmt.Errorf("launch shim (see %s): %w", logPath, err)
-	}
+	reapWhenDone(cmd.Process)
 	stop := context.AfterFunc(ctx, func() { verdict.SetReadDeadline(time.Now()) })
 	defer stop()
 	msg, err := io.ReadAll(verdict)
@@ -325,6 +327,33 @@ func (r *Runtime) launchShim(ctx context.Context, c *container) error {
 	default:
 		return errors.New(s)
 	}
+}
+
+// reapWhenDone reaps the shim, the agent's child until the agent exits,
+// once it exits with its container. cmd.Wait would block a thread per
+// running container in waitid; a pidfd waits in the poller instead.
+func reapWhenDone(p *os.Process) {
+	fd, err := unix.PidfdOpen(p.Pid, unix.PIDFD_NONBLOCK)
+	if err != nil {
+		go func() { _, _ = p.Wait() }() // kernels before 5.10
+		return
+	}
+	pid := p.Pid
+	_ = p.Release() // unreaped, the pid cannot be reused meanwhile
+	f := os.NewFile(uintptr(fd), "pidfd")
+	go func() {
+		defer f.Close()
+		rc, err := f.SyscallConn()
+		if err != nil {
+			return
+		}
+		// Read polls until the pidfd is readable, which it is once the shim exited.
+		_ = rc.Read(func(uintptr) bool {
+			var ws syscall.WaitStatus
+			got, err := syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)
+			return got == pid || (err != nil && !errors.Is(err, syscall.EINTR))
+		})
+	}()
 }
 
 // StopContainer signals the container's process group with its stop signal

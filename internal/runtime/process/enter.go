@@ -152,11 +152,8 @@ func setUser(u *userSpec) error {
 	if u == nil {
 		return nil
 	}
-	if os.Geteuid() != 0 {
-		if int(u.UID) == os.Getuid() && int(u.GID) == os.Getgid() {
-			return nil
-		}
-		return fmt.Errorf("running as uid %d gid %d needs the agent to run as root", u.UID, u.GID)
+	if err := checkUser(u); err != nil || os.Geteuid() != 0 {
+		return err
 	}
 	groups := make([]int, len(u.Groups))
 	for i, g := range u.Groups {
@@ -172,6 +169,15 @@ func setUser(u *userSpec) error {
 	}
 	if err := syscall.Setuid(int(u.UID)); err != nil {
 		return fmt.Errorf("set uid %d: %w", u.UID, err)
+	}
+	return nil
+}
+
+// checkUser refuses a user the shim cannot become: without root, only the
+// agent's own identity is possible.
+func checkUser(u *userSpec) error {
+	if os.Geteuid() != 0 && (int(u.UID) != os.Getuid() || int(u.GID) != os.Getgid()) {
+		return fmt.Errorf("running as uid %d gid %d needs the agent to run as root", u.UID, u.GID)
 	}
 	return nil
 }

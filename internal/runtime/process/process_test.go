@@ -29,8 +29,8 @@ func TestMain(m *testing.M) {
 		os.Exit(ShimMain(os.Args[1:]))
 	}
 	os.Setenv(shimEnv, "1")
-	// Under -race every exiting shim launcher would otherwise sleep a second
-	// for late race reports, and StartContainer waits for the launcher.
+	// Under -race every exiting shim would otherwise sleep a second for
+	// late race reports.
 	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	os.Exit(m.Run())
 }
@@ -589,5 +589,103 @@ func TestConcurrentContainers(t *testing.T) {
 	}
 	if left, _ := f.rt.ListContainers(f.ctx, nil); len(left) != 0 {
 		t.Errorf("containers left: %d", len(left))
+	}
+}
+
+// A container the shim starts itself (no bind mounts) is in its cgroup
+// from the start, alone: the shim's forking thread left it again. It
+// inherits no descriptor beyond stdio, in particular not the shim's
+// verdict pipe, which the runtime reads to EOF.
+func TestDirectStartCgroupAndDescriptors(t *testing.T) {
+	f := newFixture(t)
+	cfg := config("direct", "sh", "-c", `cat /proc/self/cgroup; exec sleep 1000`)
+	cfg.Linux = &runtimeapi.LinuxContainerConfig{Resources: &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 64 << 20}}
+	id := f.run(cfg)
+	pid := f.pid(id)
+	poll(t, "the shell to exec sleep", func() bool {
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		return strings.HasPrefix(string(cmdline), "sleep\x00")
+	})
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, fd := range fds {
+		names = append(names, fd.Name())
+	}
+	if strings.Join(names, " ") != "0 1 2" {
+		t.Errorf("the container holds descriptors %v, want only 0 1 2", names)
+	}
+	c, err := f.rt.getContainer(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.rec.Cgroup == nil {
+		return // not root, or no cgroups: nothing more to check
+	}
+	for _, d := range c.rec.Cgroup.dirs() {
+		data, err := os.ReadFile(filepath.Join(d, "tasks"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Fields(string(data)); len(got) != 1 || got[0] != strconv.Itoa(pid) {
+			t.Errorf("%s/tasks = %v, want only the container process %d", d, got, pid)
+		}
+	}
+	// cat, the container's first child, was in the container's cgroup.
+	rel := strings.TrimPrefix(c.rec.Cgroup.dir("memory"), filepath.Join(cgroupRoot, "memory"))
+	if c.rec.Cgroup.V2 {
+		rel = strings.TrimPrefix(c.rec.Cgroup.dir(unifiedKey), cgroupRoot)
+	}
+	poll(t, "cat's output", func() bool {
+		for _, e := range f.logEntries(id) {
+			if strings.HasSuffix(e, ":"+rel) {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// The runtime reaps its shims once they exit, without a thread blocked in
+// wait for each running one.
+func TestShimsReapedWithoutAThreadEach(t *testing.T) {
+	f := newFixture(t)
+	// Threads of this process asleep in wait4 or waitid.
+	waiting := func() int {
+		n := 0
+		wchans, _ := filepath.Glob("/proc/self/task/*/wchan")
+		for _, w := range wchans {
+			if data, _ := os.ReadFile(w); string(data) == "do_wait" {
+				n++
+			}
+		}
+		return n
+	}
+	const n = 12
+	var ids []string
+	for i := range n {
+		ids = append(ids, f.run(config(fmt.Sprintf("c%d", i), "sleep", "1000")))
+	}
+	if w := waiting(); w >= n {
+		t.Errorf("%d threads wait with %d running shims", w, n)
+	}
+	for _, id := range ids {
+		c, err := f.rt.getContainer(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var shim procRef
+		if err := readJSON(filepath.Join(c.dir, shimFile), &shim); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.rt.StopContainer(f.ctx, id, 0); err != nil {
+			t.Fatal(err)
+		}
+		poll(t, "the shim to be reaped", func() bool {
+			_, err := os.Stat(fmt.Sprintf("/proc/%d", shim.PID))
+			return errors.Is(err, os.ErrNotExist)
+		})
 	}
 }

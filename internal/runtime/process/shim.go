@@ -8,25 +8,32 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
-// The shim is a re-exec of the skiff binary (`skiff shim <mode> ...`) that
-// owns one container for its whole life, so containers outlive the agent,
-// as containerd-shim makes them outlive containerd. Its modes:
+// The shim is a re-exec of the skiff binary (`skiff shim <mode> ...`, or
+// the small skiff-shim binary) that owns one container for its whole life,
+// so containers outlive the agent, as containerd-shim makes them outlive
+// containerd. Its modes:
 //
-//	launch <dir>        started by the runtime; starts "start" in a new
-//	                    session and exits at once, so the shim is reparented
-//	                    to init and the agent never has to reap it
-//	start <dir>         the shim proper: cgroup, logs, starts "init", waits,
-//	                    records the exit
-//	init <dir>          becomes the container process: bind mounts (in the
-//	                    private mount namespace "start" gave it), cgroup,
-//	                    user, then execve of the container's command
+//	start <dir>         the shim proper, started by the runtime in its own
+//	                    session (a child of the agent only until the agent
+//	                    exits, then of init): cgroup, logs, starts the
+//	                    container process, waits, records the exit
+//	init <dir>          becomes the container process when that needs
+//	                    preparing in the child: bind mounts (in the private
+//	                    mount namespace "start" gave it), cgroup v2, user,
+//	                    then execve of the container's command. Without
+//	                    those, "start" execs the command itself (see
+//	                    startsDirectly), which saves a process per container.
 //	exec <dir> -- cmd   ExecSync's helper: enters the container's cgroup and
 //	                    mount namespace, then execve of cmd
 //
@@ -50,19 +57,12 @@ const (
 // arguments after "shim". It returns the process exit code.
 func ShimMain(args []string) int {
 	if len(args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: skiff shim launch|start|init|exec <container-dir> [-- command...]")
+		fmt.Fprintln(os.Stderr, "usage: skiff shim start|init|exec <container-dir> [-- command...]")
 		return 2
 	}
 	mode, dir := args[0], args[1]
-	// A shim lives as long as its container, one per container: give back
-	// what the binary's package initialisation allocated and keep the heap
-	// small, so each costs a few MB rather than tens.
-	debug.SetGCPercent(25)
-	debug.FreeOSMemory()
 	var err error
 	switch mode {
-	case "launch":
-		err = shimLaunch(dir)
 	case "start":
 		err = shimStart(dir)
 	case "init":
@@ -97,26 +97,10 @@ func reportFailure(err error) error {
 	return err
 }
 
-func shimLaunch(dir string) error {
-	rec, err := readContainerRecord(dir)
-	if err != nil {
-		return err
-	}
-	argv := append(append([]string{}, rec.ShimCommand...), "start", dir)
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Dir = "/" // do not pin the agent's working directory
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	cmd.ExtraFiles = []*os.File{os.NewFile(3, "ready")}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start shim: %w", err)
-	}
-	// Not waited for on purpose: this process exits now and init adopts
-	// the shim.
-	return nil
-}
-
 func shimStart(dir string) error {
+	// The runtime waits for EOF on fd 3, so no child may inherit it; nor
+	// should the container get whatever else the agent leaked to the shim.
+	closeOnExecFrom(3)
 	ready := os.NewFile(3, "ready")
 	// SIGUSR1 is the runtime's ReopenContainerLog. Caught before shim.json
 	// names this process, so the signal's default action (exit) can never
@@ -138,6 +122,12 @@ func shimStart(dir string) error {
 	// The agent may be gone by now; the shim goes on regardless.
 	fmt.Fprint(ready, readyOK)
 	ready.Close()
+	// A shim lives as long as its container, one per container: give back
+	// what the binary's package initialisation allocated and keep the heap
+	// small, so each costs a few MB rather than tens. Done once the
+	// container runs, off the path of its start-up.
+	debug.SetGCPercent(25)
+	debug.FreeOSMemory()
 	return s.supervise(reopen)
 }
 
@@ -195,10 +185,10 @@ func startContainer(dir string) (*supervisor, error) {
 	return s, nil
 }
 
-// startInit starts `shim init`, which becomes the container process, and
-// waits until it has called execve (or failed to).
+// startInit starts the container process (itself or through `shim init`)
+// and waits until it has called execve (or failed to).
 func (s *supervisor) startInit() error {
-	var pipes [6]*os.File // stdout r/w, stderr r/w, failure r/w
+	var pipes [4]*os.File // stdout r/w, stderr r/w
 	for i := 0; i < len(pipes); i += 2 {
 		r, w, err := os.Pipe()
 		if err != nil {
@@ -207,11 +197,6 @@ func (s *supervisor) startInit() error {
 		}
 		pipes[i], pipes[i+1] = r, w
 	}
-	argv := append(append([]string{}, s.rec.ShimCommand...), "init", s.dir)
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Dir = "/"
-	cmd.Stdout, cmd.Stderr = pipes[1], pipes[3]
-	cmd.ExtraFiles = []*os.File{pipes[5]}
 	stdin, err := containerStdin(s.dir, s.rec) // see stream_attach.go
 	if err != nil {
 		closeAll(pipes[:]...)
@@ -219,28 +204,17 @@ func (s *supervisor) startInit() error {
 	}
 	if stdin != nil {
 		defer stdin.Close() // the container holds it from now on
-		cmd.Stdin = stdin
 	}
-	// Its own session makes the container its own process group, which
-	// StopContainer signals as a whole.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if useMountNamespace(s.rec) {
-		// Go makes / recursively private in the new namespace, so the bind
-		// mounts init makes never show on the host.
-		cmd.SysProcAttr.Unshareflags = syscall.CLONE_NEWNS
+	var cmd *exec.Cmd
+	if startsDirectly(s.rec) {
+		cmd, err = s.startDirectly(pipes[1], pipes[3], stdin)
+	} else {
+		cmd, err = s.startThroughInit(pipes[1], pipes[3], stdin)
 	}
-	err = cmd.Start()
-	closeAll(pipes[1], pipes[3], pipes[5])
+	closeAll(pipes[1], pipes[3])
 	if err != nil {
-		closeAll(pipes[0], pipes[2], pipes[4])
-		return fmt.Errorf("start container process: %w", err)
-	}
-	msg, _ := io.ReadAll(pipes[4])
-	pipes[4].Close()
-	if len(msg) > 0 {
-		_ = cmd.Wait()
 		closeAll(pipes[0], pipes[2])
-		return errors.New(string(msg))
+		return err
 	}
 	startedAt := time.Now()
 	// Not yet waited for, so even a process that already exited is a
@@ -257,6 +231,114 @@ func (s *supervisor) startInit() error {
 	}
 	s.cmd, s.stdout, s.stderr = cmd, pipes[0], pipes[2]
 	return nil
+}
+
+// startsDirectly says whether the shim can exec the container's command
+// itself: what init does in the child before execve is then either not
+// needed (bind mounts, which need init's private mount namespace) or done
+// by the fork itself (user, working directory, a cgroup v1 joined by the
+// forking thread; a v2 cgroup is left to init).
+func startsDirectly(rec *containerRecord) bool {
+	return !useMountNamespace(rec) && (rec.Cgroup == nil || !rec.Cgroup.V2 || os.Geteuid() != 0)
+}
+
+// startDirectly forks and execs the container's command. Errors read as
+// init's would.
+func (s *supervisor) startDirectly(stdout, stderr, stdin *os.File) (*exec.Cmd, error) {
+	p := s.rec.Process
+	path, err := lookPath(p.Args[0], envValue(p.Env, "PATH"))
+	if err != nil {
+		return nil, err
+	}
+	if st, err := os.Stat(p.Cwd); err != nil || !st.IsDir() {
+		if err == nil {
+			err = &os.PathError{Op: "chdir", Path: p.Cwd, Err: syscall.ENOTDIR}
+		}
+		return nil, fmt.Errorf("change to working directory: %w", err)
+	}
+	cmd := &exec.Cmd{Path: path, Args: p.Args, Env: p.Env, Dir: p.Cwd, Stdout: stdout, Stderr: stderr}
+	if stdin != nil {
+		cmd.Stdin = stdin
+	}
+	// Its own session makes the container its own process group, which
+	// StopContainer signals as a whole.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if u := p.User; u != nil {
+		if err := checkUser(u); err != nil {
+			return nil, err
+		}
+		if os.Geteuid() == 0 {
+			cmd.SysProcAttr.Credential = &syscall.Credential{Uid: u.UID, Gid: u.GID, Groups: u.Groups}
+		}
+	}
+	if cg := s.rec.Cgroup; cg != nil && os.Geteuid() == 0 {
+		err = startInCgroup(cmd, cg)
+	} else {
+		err = cmd.Start()
+	}
+	if pe := (*os.PathError)(nil); errors.As(err, &pe) {
+		// fork/exec <path>: the child's chdir, setuid or execve failed.
+		err = fmt.Errorf("exec %q: %w", p.Args[0], pe.Err)
+	}
+	return cmd, err
+}
+
+// startInCgroup starts cmd with its process in the v1 cgroup cg from its
+// first instruction. v1 places threads, not only processes, and a child
+// inherits the cgroups of the thread that forks it: so a locked thread
+// joins cg, forks, and goes back where it was, so that the shim never
+// counts among the container's processes, which a stop kills.
+func startInCgroup(cmd *exec.Cmd, cg *cgroupSpec) error {
+	runtime.LockOSThread()
+	restore, err := cg.joinThread(unix.Gettid())
+	if err == nil {
+		err = cmd.Start()
+	}
+	if rerr := restore(); rerr != nil {
+		// Fail, and so exit, rather than stay among the container's
+		// processes. The thread stays locked: Go discards it.
+		if err == nil {
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			_ = cmd.Wait()
+		}
+		return errors.Join(err, rerr)
+	}
+	runtime.UnlockOSThread()
+	return err
+}
+
+// startThroughInit starts `shim init`, which becomes the container process,
+// and waits until it has called execve or reported why it could not.
+func (s *supervisor) startThroughInit(stdout, stderr, stdin *os.File) (*exec.Cmd, error) {
+	failure, failureW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("create pipe: %w", err)
+	}
+	defer failure.Close()
+	argv := append(append([]string{}, s.rec.ShimCommand...), "init", s.dir)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = "/"
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	cmd.ExtraFiles = []*os.File{failureW}
+	if stdin != nil {
+		cmd.Stdin = stdin
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if useMountNamespace(s.rec) {
+		// Go makes / recursively private in the new namespace, so the bind
+		// mounts init makes never show on the host.
+		cmd.SysProcAttr.Unshareflags = syscall.CLONE_NEWNS
+	}
+	err = cmd.Start()
+	failureW.Close() // now only init holds it: EOF means execve or exit
+	if err != nil {
+		return nil, fmt.Errorf("start container process: %w", err)
+	}
+	if msg, _ := io.ReadAll(failure); len(msg) > 0 {
+		_ = cmd.Wait()
+		return nil, errors.New(string(msg))
+	}
+	return cmd, nil
 }
 
 // supervise copies the container's output to its log until it exits, then
@@ -359,6 +441,17 @@ func readContainerRecord(dir string) (*containerRecord, error) {
 // namespace: only root can make one, and only bind mounts need one.
 func useMountNamespace(rec *containerRecord) bool {
 	return os.Geteuid() == 0 && len(rec.Process.Mounts) > 0
+}
+
+// closeOnExecFrom marks every inherited descriptor from first on
+// close-on-exec (Go opens its own so already).
+func closeOnExecFrom(first int) {
+	entries, _ := os.ReadDir("/proc/self/fd")
+	for _, e := range entries {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd >= first {
+			syscall.CloseOnExec(fd)
+		}
+	}
 }
 
 func closeAll(files ...*os.File) {
