@@ -69,12 +69,12 @@ spec:
   containers:
   - name: main
     image: busybox
-    command: ["sh", "-c", "echo hi; echo to-stderr >&2; sleep 3600"]
+    command: ["sh", "-c", "echo hi; echo to-stderr >&2; echo host=$HOSTNAME; sleep 3600"]
 `)
 	waitPhase(t, k, c, "hello", "Running", 30*time.Second)
 	eventually(t, 10*time.Second, func() string {
 		out, _ := k.try(c, "logs", "hello")
-		if !strings.Contains(out, "hi") || !strings.Contains(out, "to-stderr") {
+		if !strings.Contains(out, "hi") || !strings.Contains(out, "to-stderr") || !strings.Contains(out, "host=hello") {
 			return "logs: " + out
 		}
 		return ""

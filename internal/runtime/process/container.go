@@ -125,6 +125,11 @@ func (r *Runtime) CreateContainer(ctx context.Context, sandboxID string, config 
 	if err != nil {
 		return "", fmt.Errorf("create container %s: %w", md.GetName(), err)
 	}
+	// As containerd does, the container sees its pod's hostname in HOSTNAME
+	// (the process runtime has no UTS namespace to give it otherwise).
+	if h := cmp.Or(sb.config.GetHostname(), sandboxConfig.GetHostname()); h != "" && envValue(proc.Env, "HOSTNAME") == "" {
+		proc.Env = append(proc.Env, "HOSTNAME="+h)
+	}
 	id, err := newID()
 	if err != nil {
 		return "", fmt.Errorf("create container %s: %w", md.GetName(), err)
