@@ -33,10 +33,10 @@ func (a *Agent) startServer(ctx context.Context, l net.Listener) (*http.Server, 
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") })
-	mux.HandleFunc("/containerLogs/", a.requireClientCert(a.serveLogs))
-	mux.HandleFunc("/exec/", a.requireClientCert(a.serveExec)) // streaming.go
-	mux.HandleFunc("/attach/", a.requireClientCert(a.serveAttach))
-	mux.HandleFunc("/portforward/", a.requireClientCert(a.servePortForward))
+	mux.HandleFunc("/containerLogs/", a.requireAPIServer(a.serveLogs))
+	mux.HandleFunc("/exec/", a.requireAPIServer(a.serveExec)) // streaming.go
+	mux.HandleFunc("/attach/", a.requireAPIServer(a.serveAttach))
+	mux.HandleFunc("/portforward/", a.requireAPIServer(a.servePortForward))
 	mux.HandleFunc("/metrics", a.requireClientCert(a.serveMetrics))
 	mux.HandleFunc("/metrics/resource", a.requireClientCert(a.serveResourceMetrics))
 	srv := &http.Server{
@@ -48,6 +48,23 @@ func (a *Agent) startServer(ctx context.Context, l net.Listener) (*http.Server, 
 	}
 	go func() { _ = srv.Serve(tls.NewListener(l, srv.TLSConfig)) }()
 	return srv, nil
+}
+
+// APIServerClientName is the common name of the client certificate the API
+// server presents to agents (upstream's kube-apiserver-kubelet-client).
+const APIServerClientName = "system:kube-apiserver-kubelet-client"
+
+// requireAPIServer admits only the API server: logs and streams reach a
+// container through it, where users are authenticated (and, with RBAC,
+// authorized), never straight from a user's certificate.
+func (a *Agent) requireAPIServer(h http.HandlerFunc) http.HandlerFunc {
+	return a.requireClientCert(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS.VerifiedChains[0][0].Subject.CommonName != APIServerClientName {
+			http.Error(w, "Forbidden: only the API server may use this endpoint", http.StatusForbidden)
+			return
+		}
+		h(w, r)
+	})
 }
 
 func (a *Agent) requireClientCert(h http.HandlerFunc) http.HandlerFunc {

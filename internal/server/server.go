@@ -133,7 +133,7 @@ func Start(ctx context.Context, o Options) (*Running, error) {
 	if err := os.WriteFile(filepath.Join(o.DataDir, "token"), []byte(token+"\n"), 0o600); err != nil {
 		return nil, fmt.Errorf("write node token: %w", err)
 	}
-	kcCert, kcKey, err := pki.IssueClient("system:kube-apiserver-kubelet-client", []string{"system:masters"}, 0)
+	kcCert, kcKey, err := pki.IssueClient(agent.APIServerClientName, []string{"system:masters"}, 0)
 	if err != nil {
 		return nil, err
 	}

@@ -218,6 +218,13 @@ spec:
 	if got := get("/healthz"); got != "ok" {
 		t.Errorf("agent /healthz: %q", got)
 	}
+	// A user's certificate from the cluster CA may scrape metrics, but logs
+	// and streams are for the API server only.
+	if resp, err := client.Get(fmt.Sprintf("https://127.0.0.1:%s/containerLogs/default/x/y", port)); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("agent /containerLogs with the admin's certificate: %v %v, want 403", err, resp)
+	} else {
+		resp.Body.Close()
+	}
 	km := promNames(t, "agent /metrics", get("/metrics"))
 	wantNames(t, "agent /metrics", km,
 		"kubelet_running_pods", "kubelet_running_containers", "kubelet_pod_start_duration_seconds",
