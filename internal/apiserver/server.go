@@ -332,12 +332,14 @@ func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 			name string
 			err  error
 		}{"etcd", err})
+		var synced error
 		if !s.ready.Load() {
-			checks = append(checks, struct {
-				name string
-				err  error
-			}{"informer-sync", fmt.Errorf("not ready")})
+			synced = fmt.Errorf("not ready")
 		}
+		checks = append(checks, struct {
+			name string
+			err  error
+		}{"informer-sync", synced})
 		var names []string
 		s.checks.Range(func(name, _ any) bool { names = append(names, name.(string)); return true })
 		slices.Sort(names)

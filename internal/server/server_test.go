@@ -139,7 +139,8 @@ func TestOneLeaderPerRoleAndStandbyTakesOver(t *testing.T) {
 	}
 	for _, env := range []*testenv.Env{a, b} {
 		body, err := env.Client.Discovery().RESTClient().Get().AbsPath("/readyz").Param("verbose", "").DoRaw(ctx)
-		if err != nil || !strings.Contains(string(body), "[+]leaderElection ok") || !strings.Contains(string(body), "[+]etcd ok") {
+		if err != nil || !strings.Contains(string(body), "[+]leaderElection ok") || !strings.Contains(string(body), "[+]etcd ok") ||
+			!strings.Contains(string(body), "[+]informer-sync ok") {
 			t.Fatalf("/readyz?verbose: %v\n%s", err, body)
 		}
 	}
