@@ -286,10 +286,12 @@ func (s *cgroupSpec) joinThread(tid int) (restore func() error, err error) {
 	return restore, nil
 }
 
-// pids lists the processes in the cgroup; a missing cgroup has none.
+// pids lists the processes in the cgroup; a missing cgroup has none. A
+// cgroup being removed (by its shim, once the container has exited) answers
+// ENODEV while it goes: it has none either.
 func (s *cgroupSpec) pids() ([]int, error) {
 	data, err := os.ReadFile(filepath.Join(s.main(), "cgroup.procs"))
-	if errors.Is(err, os.ErrNotExist) {
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENODEV) {
 		return nil, nil
 	}
 	if err != nil {
