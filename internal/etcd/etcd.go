@@ -4,11 +4,13 @@ package etcd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -74,7 +76,20 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// startEmbedded starts the embedded member. Ports it picked itself can be
+// taken by another process between picking and listening (tests start many
+// servers at once): then it picks again.
 func startEmbedded(opts Options) (*embed.Etcd, string, error) {
+	for attempt := 1; ; attempt++ {
+		srv, url, err := startEmbeddedOnce(opts)
+		if err == nil || attempt == 5 || !errors.Is(err, syscall.EADDRINUSE) ||
+			(opts.ClientPort != 0 && opts.PeerPort != 0) {
+			return srv, url, err
+		}
+	}
+}
+
+func startEmbeddedOnce(opts Options) (*embed.Etcd, string, error) {
 	var err error
 	cport, pport := opts.ClientPort, opts.PeerPort
 	if cport == 0 {
