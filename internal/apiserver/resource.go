@@ -43,10 +43,6 @@ type resourceHandler struct {
 }
 
 func (h *resourceHandler) serve(w http.ResponseWriter, r *http.Request, req *request) {
-	switch req.verb {
-	case "create", "update", "patch":
-		growStack()
-	}
 	var err error
 	switch req.verb {
 	case "get":
@@ -78,34 +74,9 @@ func (h *resourceHandler) serve(w http.ResponseWriter, r *http.Request, req *req
 	}
 }
 
-// growStack grows the goroutine's stack to what the write path needs in one
-// step. Each request runs on a new goroutine with a small stack, and the
-// write path (decoding, managedFields, validation, the etcd call) goes some
-// 30 KiB deep: grown by doubling as it deepens, the stack is copied two or
-// three times when already deep (about a tenth of the handler's CPU in
-// profiles of creates); grown here while shallow, the copy is tiny.
-//
-//go:noinline
-func growStack() {
-	var pad [28 << 10]byte
-	stackSink(pad[:])
-}
-
-//go:noinline
-func stackSink(b []byte) { b[0] = 1 }
-
 func (h *resourceHandler) key(req *request) string { return h.store.Key(req.namespace, req.name) }
 
 func readBody(r *http.Request) ([]byte, error) {
-	if n := r.ContentLength; n >= 0 && n <= maxBodyBytes {
-		// One buffer of the announced size (the server holds the client to
-		// it); io.ReadAll would grow one from 512 bytes, copying each time.
-		body := make([]byte, n)
-		if _, err := io.ReadFull(r.Body, body); err != nil {
-			return nil, badRequest(fmt.Sprintf("read request body: %v", err))
-		}
-		return body, nil
-	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
 	if err != nil {
 		return nil, badRequest(fmt.Sprintf("read request body: %v", err))

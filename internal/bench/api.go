@@ -44,9 +44,6 @@ type APIResult struct {
 	Watchers           int     `json:"watchers"`
 	WatchDeliveryP50Ms float64 `json:"watch_delivery_p50_ms"`
 	WatchDeliveryP99Ms float64 `json:"watch_delivery_p99_ms"`
-	// ListMs is the median time of a consistent list (no resourceVersion)
-	// of all the created ConfigMaps.
-	ListMs float64 `json:"list_ms"`
 }
 
 func percentile(d []time.Duration, p float64) float64 {
@@ -97,72 +94,45 @@ func RunAPI(ctx context.Context, o APIOptions, out io.Writer) (*APIResult, error
 	}
 	payload := strings.Repeat("x", 1024)
 
-	// API creates from concurrent client-go writers and, as the baseline,
-	// the same keys and bytes put straight into the same etcd. The two
-	// alternate in rounds so that both see the same share of a shared
-	// machine: load that comes and goes skews both sides alike instead of
-	// whichever ran second.
+	// API creates from concurrent client-go writers.
 	lat := make([]time.Duration, o.Objects)
-	create := func(i int) error {
+	start := time.Now()
+	err = parallel(ctx, o.Objects, o.Writers, func(i int) error {
 		t0 := time.Now()
 		_, err := client.CoreV1().ConfigMaps(run).Create(ctx, &corev1.ConfigMap{
 			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("cm-%05d", i)}, Data: map[string]string{"payload": payload},
 		}, metav1.CreateOptions{})
 		lat[i] = time.Since(t0)
 		return err
-	}
-	var body []byte // a stored ConfigMap: what the API wrote for the same input
-	put := func(i int) error {
-		_, err := etcdClient.Put(ctx, fmt.Sprintf("/bench/registry/configmaps/%s/cm-%05d", run, i), string(body))
-		return err
-	}
-	rounds := max(1, min(10, o.Objects/1000))
-	var apiDur, etcdDur time.Duration
-	for r := range rounds {
-		from, to := r*o.Objects/rounds, (r+1)*o.Objects/rounds
-		start := time.Now()
-		if err := parallelRange(ctx, from, to, o.Writers, create); err != nil {
-			return nil, fmt.Errorf("create: %w", err)
-		}
-		apiDur += time.Since(start)
-		if etcdClient == nil {
-			continue
-		}
-		if body == nil {
-			sample, err := client.CoreV1().ConfigMaps(run).Get(ctx, fmt.Sprintf("cm-%05d", from), metav1.GetOptions{})
-			if err != nil {
-				return nil, err
-			}
-			sample.ResourceVersion = ""
-			body, _ = json.Marshal(sample)
-		}
-		start = time.Now()
-		if err := parallelRange(ctx, from, to, o.Writers, put); err != nil {
-			return nil, fmt.Errorf("etcd put: %w", err)
-		}
-		etcdDur += time.Since(start)
+	})
+	apiDur := time.Since(start)
+	if err != nil {
+		return nil, fmt.Errorf("create: %w", err)
 	}
 	res.APICreatesPerS = float64(o.Objects) / apiDur.Seconds()
 	res.CreateP50Ms, res.CreateP99Ms = percentile(lat, 0.50), percentile(lat, 0.99)
+
+	// The same keys and bytes straight into the same etcd, as the baseline.
 	if etcdClient != nil {
+		sample, err := client.CoreV1().ConfigMaps(run).Get(ctx, "cm-00000", metav1.GetOptions{})
+		if err != nil {
+			return nil, err
+		}
+		sample.ResourceVersion = ""
+		body, _ := json.Marshal(sample)
+		start = time.Now()
+		err = parallel(ctx, o.Objects, o.Writers, func(i int) error {
+			_, err := etcdClient.Put(ctx, fmt.Sprintf("/bench/registry/configmaps/%s/cm-%05d", run, i), string(body))
+			return err
+		})
+		etcdDur := time.Since(start)
+		if err != nil {
+			return nil, fmt.Errorf("etcd put: %w", err)
+		}
 		res.EtcdPutsPerS = float64(o.Objects) / etcdDur.Seconds()
 		res.Ratio = res.APICreatesPerS / res.EtcdPutsPerS
 		_, _ = etcdClient.Delete(ctx, "/bench/", clientv3.WithPrefix())
 	}
-
-	var lists []time.Duration
-	for range 5 {
-		t0 := time.Now()
-		l, err := client.CoreV1().ConfigMaps(run).List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return nil, fmt.Errorf("list: %w", err)
-		}
-		if len(l.Items) != o.Objects {
-			return nil, fmt.Errorf("listed %d ConfigMaps, created %d", len(l.Items), o.Objects)
-		}
-		lists = append(lists, time.Since(t0))
-	}
-	res.ListMs = percentile(lists, 0.5)
 
 	if err := watchFanout(ctx, client, run+"-watch", o, res); err != nil {
 		return nil, err
@@ -179,16 +149,10 @@ func RunAPI(ctx context.Context, o APIOptions, out io.Writer) (*APIResult, error
 		{"api_creates_per_s", res.APICreatesPerS}, {"etcd_puts_per_s", res.EtcdPutsPerS}, {"ratio", res.Ratio},
 		{"create_p50_ms", res.CreateP50Ms}, {"create_p99_ms", res.CreateP99Ms}, {"watchers", float64(res.Watchers)},
 		{"watch_delivery_p50_ms", res.WatchDeliveryP50Ms}, {"watch_delivery_p99_ms", res.WatchDeliveryP99Ms},
-		{"list_ms", res.ListMs},
 	} {
 		fmt.Fprintf(out, "%-24s %12.2f\n", row.k, row.v)
 	}
 	return res, nil
-}
-
-// parallelRange runs f for every i in [from, to) on the given number of workers.
-func parallelRange(ctx context.Context, from, to, workers int, f func(i int) error) error {
-	return parallel(ctx, to-from, workers, func(i int) error { return f(from + i) })
 }
 
 // watchFanout opens o.Watchers watches and measures, per write, the time

@@ -3,7 +3,7 @@ package storage
 import (
 	"context"
 	"fmt"
-	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -47,9 +47,6 @@ type cache struct {
 	ringNext int
 	ringLen  int
 	watchers map[*cacheWatcher]struct{}
-
-	snapMu sync.Mutex
-	snaps  []*sortedSnapshot // oldest first; see snapshot.go
 }
 
 func newCache(ctx context.Context, s *Store, w clientv3.Watcher, compacted func() int64) (*cache, error) {
@@ -124,9 +121,7 @@ func withRV(obj runtime.Object, rev int64) runtime.Object {
 func (c *cache) run(ctx context.Context, rev int64) {
 	for ctx.Err() == nil {
 		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-		// No WithPrevKV: the previous object is the cache's own, and asking
-		// etcd for it costs a backend read per update and delete.
-		ch := c.watcher.Watch(wctx, c.store.prefix, clientv3.WithPrefix(),
+		ch := c.watcher.Watch(wctx, c.store.prefix, clientv3.WithPrefix(), clientv3.WithPrevKV(),
 			clientv3.WithRev(rev+1), clientv3.WithProgressNotify())
 		for resp := range ch {
 			if err := resp.Err(); err != nil {
@@ -140,21 +135,9 @@ func (c *cache) run(ctx context.Context, rev int64) {
 				rev = max(rev, resp.Header.Revision)
 				continue
 			}
-			// Decode before taking the lock: readers wait only for the apply.
-			objs := make([]runtime.Object, len(resp.Events))
-			for i, ev := range resp.Events {
-				if ev.Type != mvccpb.DELETE {
-					obj, err := c.store.decode(ev.Kv.Value, ev.Kv.ModRevision)
-					if err != nil {
-						slog.Error("skip undecodable object", "key", string(ev.Kv.Key), "err", err)
-						continue
-					}
-					objs[i] = obj
-				}
-			}
 			c.mu.Lock()
-			for i, ev := range resp.Events {
-				c.applyEtcd(ev, objs[i])
+			for _, ev := range resp.Events {
+				c.applyEtcd(ev)
 				rev = ev.Kv.ModRevision
 			}
 			c.advance(max(rev, resp.Header.Revision))
@@ -186,9 +169,7 @@ func (c *cache) run(ctx context.Context, rev int64) {
 	c.mu.Unlock()
 }
 
-// applyEtcd applies one etcd event; obj is the decoded value of a put (nil
-// when it could not be decoded). c.mu is held.
-func (c *cache) applyEtcd(ev *clientv3.Event, obj runtime.Object) {
+func (c *cache) applyEtcd(ev *clientv3.Event) {
 	key := string(ev.Kv.Key)
 	if ev.Type == mvccpb.DELETE {
 		prev, ok := c.items[key]
@@ -199,7 +180,9 @@ func (c *cache) applyEtcd(ev *clientv3.Event, obj runtime.Object) {
 		c.apply(event{typ: watch.Deleted, key: key, obj: withRV(prev, ev.Kv.ModRevision), prev: prev, rev: ev.Kv.ModRevision})
 		return
 	}
-	if obj == nil {
+	obj, err := c.store.decode(ev.Kv.Value, ev.Kv.ModRevision)
+	if err != nil {
+		slog.Error("skip undecodable object", "key", key, "err", err)
 		return
 	}
 	prev, existed := c.items[key]
@@ -293,39 +276,23 @@ func inNamespace(key, prefix string) bool { return strings.HasPrefix(key, prefix
 
 // snapshot returns the matching objects sorted by key, and the cache revision.
 func (c *cache) snapshot(namespace string, filter func(runtime.Object) bool) ([]runtime.Object, int64) {
+	prefix := c.store.Prefix(namespace)
 	c.mu.RLock()
-	entries, rev := c.collectLocked(c.store.Prefix(namespace)), c.rev
-	c.mu.RUnlock()
-	return sortedObjects(entries, filter), rev
+	defer c.mu.RUnlock()
+	return c.snapshotLocked(prefix, filter), c.rev
 }
 
-// entry is a cache item taken under the lock; filtering and sorting happen
-// after it is released (the objects are immutable), so that a large list
-// holds back the watch events as briefly as possible.
-type entry struct {
-	key string
-	obj runtime.Object
-}
-
-// collectLocked returns the items under prefix, unsorted; c.mu is held.
-func (c *cache) collectLocked(prefix string) []entry {
-	out := make([]entry, 0, len(c.items))
+func (c *cache) snapshotLocked(prefix string, filter func(runtime.Object) bool) []runtime.Object {
+	keys := make([]string, 0, len(c.items))
 	for k, obj := range c.items {
-		if inNamespace(k, prefix) {
-			out = append(out, entry{k, obj})
+		if inNamespace(k, prefix) && (filter == nil || filter(obj)) {
+			keys = append(keys, k)
 		}
 	}
-	return out
-}
-
-// sortedObjects sorts entries by key and returns the objects filter accepts.
-func sortedObjects(entries []entry, filter func(runtime.Object) bool) []runtime.Object {
-	slices.SortFunc(entries, func(a, b entry) int { return strings.Compare(a.key, b.key) })
-	out := make([]runtime.Object, 0, len(entries))
-	for _, e := range entries {
-		if filter == nil || filter(e.obj) {
-			out = append(out, e.obj)
-		}
+	sort.Strings(keys)
+	out := make([]runtime.Object, len(keys))
+	for i, k := range keys {
+		out[i] = c.items[k]
 	}
 	return out
 }

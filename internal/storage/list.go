@@ -50,32 +50,15 @@ func parseRV(s string) (int64, error) {
 	return rv, nil
 }
 
-// List returns matching objects. Lists without a resourceVersion (consistent
-// reads) are served from the watch cache once it has caught up with etcd's
-// current revision, as upstream's ConsistentListFromCache does; so are
-// resourceVersion=0 (any) and NotOlderThan. A paginated list from the cache
-// keeps its sorted snapshot for a while so that its continue tokens are
-// served from it too; a token whose snapshot is gone, and Exact lists, read
-// etcd at the token's revision (the cache at a revision equals etcd at it).
+// List returns matching objects. resourceVersion=0 (any) and NotOlderThan are
+// served from the watch cache; the rest (the default, exact, paginated) read
+// etcd so that continue tokens name a revision etcd can still serve.
 func (s *Store) List(ctx context.Context, opts ListOptions) (*ListResult, error) {
 	rv, err := parseRV(opts.ResourceVersion)
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case opts.Continue != "":
-		rev, start, err := parseContinue(opts.Continue, s.Prefix(opts.Namespace))
-		if err != nil {
-			return nil, err
-		}
-		if snap := s.cache.snapshotAt(rev, s.Prefix(opts.Namespace)); snap != nil {
-			return snap.page(start, opts.Limit, opts.Filter), nil
-		}
-	case opts.ResourceVersion == "":
-		if res, ok := s.listConsistentFromCache(ctx, opts); ok {
-			return res, nil
-		}
-	case opts.ResourceVersionMatch != metav1.ResourceVersionMatchExact:
+	if opts.Continue == "" && opts.ResourceVersion != "" && opts.ResourceVersionMatch != metav1.ResourceVersionMatchExact {
 		// "0" means any version; a non-zero RV without a match means not older than it.
 		if err := s.cache.waitFor(ctx, rv); err != nil {
 			return nil, err
@@ -86,56 +69,21 @@ func (s *Store) List(ctx context.Context, opts ListOptions) (*ListResult, error)
 	return s.listEtcd(ctx, opts, rv)
 }
 
-// listConsistentFromCache serves a consistent read from the cache after it
-// has seen etcd's current revision (one cheap count-only request). ok is
-// false when the cache cannot confirm that in time: etcd answers instead.
-func (s *Store) listConsistentFromCache(ctx context.Context, opts ListOptions) (*ListResult, bool) {
-	rev, err := s.Revision(ctx)
-	if err != nil || s.cache.waitFor(ctx, rev) != nil {
-		return nil, false
-	}
-	prefix := s.Prefix(opts.Namespace)
-	if opts.Limit <= 0 {
-		items, rev := s.cache.snapshot(opts.Namespace, opts.Filter)
-		return &ListResult{Items: items, Revision: rev}, true
-	}
-	snap := s.cache.sortedSnapshot(prefix)
-	res := snap.page(prefix, opts.Limit, opts.Filter)
-	if res.Continue != "" {
-		s.cache.keepSnapshot(snap)
-	}
-	return res, true
-}
-
-// parseContinue checks a continue token against the listed prefix and
-// returns its revision and the key to resume from.
-func parseContinue(token, prefix string) (int64, string, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(token)
-	var tok continueToken
-	if err == nil {
-		err = json.Unmarshal(raw, &tok)
-	}
-	if err != nil || tok.RV <= 0 || len(tok.Start) < len(prefix) || tok.Start[:len(prefix)] != prefix {
-		return 0, "", apierrors.NewBadRequest("invalid continue token")
-	}
-	return tok.RV, tok.Start, nil
-}
-
-func encodeContinue(rev int64, start string) string {
-	tok, _ := json.Marshal(continueToken{APIVersion: "meta.k8s.io/v1", RV: rev, Start: start})
-	return base64.RawURLEncoding.EncodeToString(tok)
-}
-
 func (s *Store) listEtcd(ctx context.Context, opts ListOptions, rv int64) (*ListResult, error) {
 	defer s.timed("list", time.Now())
 	prefix := s.Prefix(opts.Namespace)
 	start := prefix
 	var rev int64
 	if opts.Continue != "" {
-		var err error
-		if rev, start, err = parseContinue(opts.Continue, prefix); err != nil {
-			return nil, err
+		raw, err := base64.RawURLEncoding.DecodeString(opts.Continue)
+		var tok continueToken
+		if err == nil {
+			err = json.Unmarshal(raw, &tok)
 		}
+		if err != nil || tok.RV <= 0 || len(tok.Start) < len(prefix) || tok.Start[:len(prefix)] != prefix {
+			return nil, apierrors.NewBadRequest("invalid continue token")
+		}
+		rev, start = tok.RV, tok.Start
 	} else if opts.ResourceVersionMatch == metav1.ResourceVersionMatchExact {
 		rev = rv
 	}
@@ -167,7 +115,8 @@ func (s *Store) listEtcd(ctx context.Context, opts ListOptions, rv int64) (*List
 		res.Revision = rev
 		for i, kv := range resp.Kvs {
 			if limit > 0 && int64(len(res.Items)) == limit {
-				res.Continue = encodeContinue(rev, string(kv.Key))
+				tok, _ := json.Marshal(continueToken{APIVersion: "meta.k8s.io/v1", RV: rev, Start: string(kv.Key)})
+				res.Continue = base64.RawURLEncoding.EncodeToString(tok)
 				if opts.Filter == nil {
 					left := resp.Count - int64(i)
 					if resp.More || left > 0 {

@@ -1,12 +1,10 @@
 // Package storage is the etcd-backed object store: one Store per resource keeps
 // objects as JSON under /registry/<resource>/<namespace>/<name>, uses etcd
-// revisions as resourceVersions and serves watches and lists (consistent ones
-// once the cache has caught up with etcd) from one in-memory watch cache fed
-// by a single etcd watch.
+// revisions as resourceVersions and serves watches (and resourceVersion=0 lists)
+// from one in-memory watch cache fed by a single etcd watch.
 package storage
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -198,47 +196,27 @@ func (s *Store) read(ctx context.Context, key, name string) (*mvccpb.KeyValue, r
 // current object unchanged (same bytes) makes the update a no-op.
 type UpdateFunc func(current runtime.Object) (runtime.Object, error)
 
-// GuaranteedUpdate applies fn to the current object and writes the result
-// only if nobody wrote in between, retrying on races. It returns the stored
-// object.
-//
-// As upstream's, it starts from the watch cache's copy, which is almost
-// always current and saves a read of etcd: the write is conditional on the
-// copy's revision, so a stale copy costs a retry from etcd's state (which
-// the failed transaction returns), and an error or a no-op computed from it
-// is confirmed against etcd before it is returned.
+// GuaranteedUpdate reads the object, applies fn and writes the result only if
+// nobody wrote in between, retrying on races. It returns the stored object.
 func (s *Store) GuaranteedUpdate(ctx context.Context, key, name string, fn UpdateFunc) (runtime.Object, error) {
 	defer s.timed("update", time.Now())
-	cur, curRev, curData := s.cachedState(key)
-	fresh := false
 	for attempt := 0; ; attempt++ {
-		if cur == nil {
-			kv, obj, err := s.read(ctx, key, name)
-			if err != nil {
-				return nil, err
-			}
-			cur, curRev, curData, fresh = obj, kv.ModRevision, kv.Value, true
+		kv, cur, err := s.read(ctx, key, name)
+		if err != nil {
+			return nil, err
 		}
 		next, err := fn(cur)
 		if err != nil {
-			if !fresh {
-				cur = nil
-				continue
-			}
 			return nil, err
 		}
 		data, err := s.encode(next)
 		if err != nil {
 			return nil, apierrors.NewInternalError(err)
 		}
-		if bytes.Equal(data, curData) {
-			if !fresh {
-				cur = nil
-				continue
-			}
+		if string(data) == string(kv.Value) {
 			// Nothing changed: no write, the resourceVersion stays.
 			m, _ := meta.Accessor(next)
-			m.SetResourceVersion(strconv.FormatInt(curRev, 10))
+			m.SetResourceVersion(strconv.FormatInt(kv.ModRevision, 10))
 			return next, nil
 		}
 		put, err := s.put(ctx, key, data)
@@ -246,9 +224,8 @@ func (s *Store) GuaranteedUpdate(ctx context.Context, key, name string, fn Updat
 			return nil, storageError(err)
 		}
 		txn, err := s.client.Txn(ctx).
-			If(clientv3.Compare(clientv3.ModRevision(key), "=", curRev)).
+			If(clientv3.Compare(clientv3.ModRevision(key), "=", kv.ModRevision)).
 			Then(put).
-			Else(clientv3.OpGet(key)).
 			Commit()
 		if err != nil {
 			return nil, storageError(err)
@@ -261,84 +238,32 @@ func (s *Store) GuaranteedUpdate(ctx context.Context, key, name string, fn Updat
 		if attempt > 100 {
 			return nil, apierrors.NewConflict(s.resource, name, fmt.Errorf("too many concurrent writers"))
 		}
-		// Someone wrote in between, or the cached copy was stale: go on
-		// from the state the transaction read.
-		kvs := txn.Responses[0].GetResponseRange().GetKvs()
-		if len(kvs) == 0 {
-			return nil, apierrors.NewNotFound(s.resource, name)
-		}
-		obj, err := s.decode(kvs[0].Value, kvs[0].ModRevision)
-		if err != nil {
-			return nil, apierrors.NewInternalError(err)
-		}
-		cur, curRev, curData, fresh = obj, kvs[0].ModRevision, kvs[0].Value, true
 	}
-}
-
-// cachedCopy returns a private copy of the cache's object at key (callers
-// may change it) and its revision, or a nil object when the cache lacks it.
-func (s *Store) cachedCopy(key string) (runtime.Object, int64) {
-	obj, ok := s.CachedGet(key)
-	if !ok {
-		return nil, 0
-	}
-	rev, err := strconv.ParseInt(rvOf(obj), 10, 64)
-	if err != nil {
-		return nil, 0
-	}
-	return obj.DeepCopyObject(), rev
-}
-
-// cachedState is cachedCopy with the copy's encoding, to tell a no-op update.
-func (s *Store) cachedState(key string) (runtime.Object, int64, []byte) {
-	cp, rev := s.cachedCopy(key)
-	if cp == nil {
-		return nil, 0, nil
-	}
-	data, err := s.encode(cp)
-	if err != nil {
-		return nil, 0, nil
-	}
-	return cp, rev, data
 }
 
 // Delete removes the object, if it still has the given uid (when given) and
-// precheck accepts it, and returns the deleted object. Like GuaranteedUpdate
-// it starts from the cache's copy: the delete is conditional on its
-// revision, a write in between (or a stale copy) makes it check again on
-// etcd's state, and a refusal is confirmed against etcd.
+// precheck accepts it, and returns the deleted object. A write in between
+// makes it read and check again.
 func (s *Store) Delete(ctx context.Context, key, name string, uid types.UID, precheck func(runtime.Object) error) (runtime.Object, error) {
 	defer s.timed("delete", time.Now())
-	cur, curRev := s.cachedCopy(key)
-	fresh := false
 	for attempt := 0; ; attempt++ {
-		if cur == nil {
-			kv, obj, err := s.read(ctx, key, name)
-			if err != nil {
-				return nil, err
-			}
-			cur, curRev, fresh = obj, kv.ModRevision, true
-		}
-		err := func() error {
-			if m, _ := meta.Accessor(cur); uid != "" && m.GetUID() != uid {
-				return apierrors.NewNotFound(s.resource, name)
-			}
-			if precheck != nil {
-				return precheck(cur)
-			}
-			return nil
-		}()
+		kv, cur, err := s.read(ctx, key, name)
 		if err != nil {
-			if !fresh {
-				cur = nil
-				continue
-			}
 			return nil, err
 		}
+		if uid != "" {
+			if m, _ := meta.Accessor(cur); m.GetUID() != uid {
+				return nil, apierrors.NewNotFound(s.resource, name)
+			}
+		}
+		if precheck != nil {
+			if err := precheck(cur); err != nil {
+				return nil, err
+			}
+		}
 		txn, err := s.client.Txn(ctx).
-			If(clientv3.Compare(clientv3.ModRevision(key), "=", curRev)).
+			If(clientv3.Compare(clientv3.ModRevision(key), "=", kv.ModRevision)).
 			Then(clientv3.OpDelete(key)).
-			Else(clientv3.OpGet(key)).
 			Commit()
 		if err != nil {
 			return nil, storageError(err)
@@ -351,15 +276,6 @@ func (s *Store) Delete(ctx context.Context, key, name string, uid types.UID, pre
 		if attempt > 100 {
 			return nil, apierrors.NewConflict(s.resource, name, fmt.Errorf("too many concurrent writers"))
 		}
-		kvs := txn.Responses[0].GetResponseRange().GetKvs()
-		if len(kvs) == 0 {
-			return nil, apierrors.NewNotFound(s.resource, name)
-		}
-		obj, err := s.decode(kvs[0].Value, kvs[0].ModRevision)
-		if err != nil {
-			return nil, apierrors.NewInternalError(err)
-		}
-		cur, curRev, fresh = obj, kvs[0].ModRevision, true
 	}
 }
 

@@ -64,11 +64,14 @@ func (s *Store) Watch(ctx context.Context, opts WatchOptions) (watch.Interface, 
 	}
 	c.mu.Lock()
 	var pending []watch.Event
-	var initialItems []entry // sorted and filtered after the lock is released
-	var initialRev int64
 	switch {
 	case initial:
-		initialItems, initialRev = c.collectLocked(w.prefix), c.rev
+		for _, obj := range c.snapshotLocked(w.prefix, w.filter) {
+			pending = append(pending, watch.Event{Type: watch.Added, Object: obj})
+		}
+		if opts.SendInitialEvents != nil && *opts.SendInitialEvents {
+			pending = append(pending, watch.Event{Type: watch.Bookmark, Object: s.bookmark(c.rev, true)})
+		}
 	case rv == 0:
 		// sendInitialEvents=false without a version: start at the current one.
 	default:
@@ -91,14 +94,6 @@ func (s *Store) Watch(ctx context.Context, opts WatchOptions) (watch.Interface, 
 	}
 	c.watchers[w] = struct{}{}
 	c.mu.Unlock()
-	if initial {
-		for _, obj := range sortedObjects(initialItems, w.filter) {
-			pending = append(pending, watch.Event{Type: watch.Added, Object: obj})
-		}
-		if opts.SendInitialEvents != nil && *opts.SendInitialEvents {
-			pending = append(pending, watch.Event{Type: watch.Bookmark, Object: s.bookmark(initialRev, true)})
-		}
-	}
 
 	go w.run(ctx, pending)
 	return w, nil
