@@ -49,6 +49,10 @@ func NewWithLimiter[K comparable](name string, limiter workqueue.TypedRateLimite
 	}
 }
 
+// conflictRetry is how soon a key whose write met a newer object is synced
+// again: about the time the informer takes to deliver that object.
+const conflictRetry = 100 * time.Millisecond
+
 // Requeue is an error a sync returns to have its key looked at again after
 // the given delay without counting as a failure (no log, no back-off).
 type Requeue time.Duration
@@ -88,9 +92,14 @@ func (q *Queue[K]) next(ctx context.Context) bool {
 	case errors.As(err, &again):
 		q.Forget(key)
 		q.AddAfter(key, time.Duration(again))
+	case apierrors.IsConflict(err):
+		// The cache is behind the API: look again shortly, quietly and
+		// without growing the back-off (a few quick conflicts must not
+		// park a key for seconds).
+		q.Forget(key)
+		q.AddAfter(key, conflictRetry)
 	default:
-		// Conflicts are routine (a stale cache); they retry quietly.
-		if ctx.Err() == nil && !apierrors.IsConflict(err) {
+		if ctx.Err() == nil {
 			slog.Warn("sync failed", "controller", q.name, "key", key, "err", err)
 		}
 		q.AddRateLimited(key)

@@ -6,6 +6,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 // TestRunRetriesFailuresAndRequeues checks the three outcomes of a sync: an
@@ -13,7 +16,7 @@ import (
 func TestRunRetriesFailuresAndRequeues(t *testing.T) {
 	var mu sync.Mutex
 	calls := map[string]int{}
-	done := make(chan string, 2)
+	done := make(chan string, 3)
 	q := New("test", func(_ context.Context, key string) error {
 		mu.Lock()
 		defer mu.Unlock()
@@ -23,6 +26,8 @@ func TestRunRetriesFailuresAndRequeues(t *testing.T) {
 			return errors.New("boom")
 		case key == "requeues-once" && calls[key] == 1:
 			return Requeue(20 * time.Millisecond)
+		case key == "conflicts-twice" && calls[key] <= 2:
+			return apierrors.NewConflict(schema.GroupResource{Resource: "pods"}, "p", errors.New("stale"))
 		}
 		done <- key
 		return nil
@@ -33,7 +38,8 @@ func TestRunRetriesFailuresAndRequeues(t *testing.T) {
 	start := time.Now()
 	q.Add("fails-once")
 	q.Add("requeues-once")
-	for range 2 {
+	q.Add("conflicts-twice")
+	for range 3 {
 		select {
 		case <-done:
 		case <-time.After(10 * time.Second):
@@ -45,8 +51,11 @@ func TestRunRetriesFailuresAndRequeues(t *testing.T) {
 	}
 	cancel()
 	<-stopped
-	if calls["fails-once"] != 2 || calls["requeues-once"] != 2 {
-		t.Fatalf("calls = %v, want 2 each", calls)
+	if calls["fails-once"] != 2 || calls["requeues-once"] != 2 || calls["conflicts-twice"] != 3 {
+		t.Fatalf("calls = %v, want 2, 2 and 3", calls)
+	}
+	if n := q.NumRequeues("conflicts-twice"); n != 0 {
+		t.Fatalf("conflicts counted as failures: %d", n)
 	}
 	if n := q.NumRequeues("fails-once"); n != 0 {
 		t.Fatalf("success did not forget the failure count: %d", n)
