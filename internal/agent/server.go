@@ -105,8 +105,7 @@ func (a *Agent) serveLogs(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("sinceTime"); v != "" {
 		o.since, _ = time.Parse(time.RFC3339, v)
 	}
-	w2 := &podWorker{a: a, uid: pod.UID}
-	pcs, err := w2.containers(r.Context())
+	pcs, err := a.podContainers(r.Context(), pod.UID)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return

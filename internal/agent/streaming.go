@@ -128,7 +128,7 @@ func (a *Agent) streamTarget(w http.ResponseWriter, r *http.Request, prefix stri
 
 // runningContainerID is the runtime's ID of the pod's container, if it runs.
 func (a *Agent) runningContainerID(w http.ResponseWriter, r *http.Request, pod *corev1.Pod, name string) (string, bool) {
-	pcs, err := (&podWorker{a: a, uid: pod.UID}).containers(r.Context())
+	pcs, err := a.podContainers(r.Context(), pod.UID)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return "", false

@@ -86,13 +86,18 @@ func (w *podWorker) run(ctx context.Context) {
 type podContainers map[string][]*runtimeapi.ContainerStatus
 
 func (w *podWorker) containers(ctx context.Context) (podContainers, error) {
-	list, err := w.a.rt.ListContainers(ctx, &runtimeapi.ContainerFilter{LabelSelector: map[string]string{labelPodUID: string(w.uid)}})
+	return w.a.podContainers(ctx, w.uid)
+}
+
+// podContainers lists a pod's runtime containers (logs and streams use it too).
+func (a *Agent) podContainers(ctx context.Context, uid types.UID) (podContainers, error) {
+	list, err := a.rt.ListContainers(ctx, &runtimeapi.ContainerFilter{LabelSelector: map[string]string{labelPodUID: string(uid)}})
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
 	out := podContainers{}
 	for _, c := range list {
-		resp, err := w.a.rt.ContainerStatus(ctx, c.Id, false)
+		resp, err := a.rt.ContainerStatus(ctx, c.Id, false)
 		if err != nil || resp.Status == nil {
 			continue
 		}

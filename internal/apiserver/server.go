@@ -322,33 +322,25 @@ func (s *Server) AddHealthCheck(name string, check func() error) {
 func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	checks := []struct {
+	type result struct {
 		name string
 		err  error
-	}{{"ping", nil}}
+	}
+	checks := []result{{"ping", nil}}
 	if !strings.HasPrefix(r.URL.Path, "/livez") {
 		_, err := s.cfg.Etcd.Get(ctx, "/registry/health", clientv3.WithCountOnly())
-		checks = append(checks, struct {
-			name string
-			err  error
-		}{"etcd", err})
+		checks = append(checks, result{"etcd", err})
 		var synced error
 		if !s.ready.Load() {
 			synced = fmt.Errorf("not ready")
 		}
-		checks = append(checks, struct {
-			name string
-			err  error
-		}{"informer-sync", synced})
+		checks = append(checks, result{"informer-sync", synced})
 		var names []string
 		s.checks.Range(func(name, _ any) bool { names = append(names, name.(string)); return true })
 		slices.Sort(names)
 		for _, name := range names {
 			check, _ := s.checks.Load(name)
-			checks = append(checks, struct {
-				name string
-				err  error
-			}{name, check.(func() error)()})
+			checks = append(checks, result{name, check.(func() error)()})
 		}
 	}
 	failed := false
