@@ -12,17 +12,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
-
-	"github.com/skiff-sh/skiff/internal/controllermanager"
-	"github.com/skiff-sh/skiff/internal/server"
 )
 
 // PodsOptions configure `skiff bench pods`.
@@ -61,59 +55,16 @@ func procMB(pid int, field string) float64 {
 	return 0
 }
 
-// RunPods starts a server and a separate `skiff agent` process, creates
+// RunPods starts `skiff server` and a separate `skiff agent` process, creates
 // o.Pods pods at once and measures each one's time from its create request
 // until a watch sees it Running.
 func RunPods(ctx context.Context, o PodsOptions, out io.Writer) (*PodsResult, error) {
-	dir, err := os.MkdirTemp("", "skiff-bench-pods")
+	c, err := startCluster(ctx, false)
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
-	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	r, err := server.Start(sctx, server.Options{DataDir: filepath.Join(dir, "server"), BindAddress: "127.0.0.1",
-		Controllers: controllermanager.Start})
-	if err != nil {
-		return nil, err
-	}
-	defer func() { cancel(); _ = r.Wait() }()
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	root := filepath.Join(dir, "agent")
-	agent := exec.Command(self, "agent", "--server", r.URL, "--token", r.Token, "--node-name", "bench-node",
-		"--root-dir", root, "--kubelet-port", "0", "--node-ip", "127.0.0.1")
-	agent.Stdout, agent.Stderr = io.Discard, os.Stderr
-	if err := agent.Start(); err != nil {
-		return nil, err
-	}
-	defer func() {
-		// SIGTERM, so an agent run with SKIFF_CPUPROFILE writes its profile.
-		_ = agent.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = agent.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = agent.Process.Kill()
-			<-done
-		}
-		_ = exec.Command(self, "reset", "--root-dir", root).Run()
-	}()
-	cfg, err := clientcmd.BuildConfigFromFlags("", r.Kubeconfig)
-	if err != nil {
-		return nil, err
-	}
-	cfg.QPS, cfg.Burst = -1, 0
-	client, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	if err := waitNodeReady(ctx, client, "bench-node"); err != nil {
-		return nil, err
-	}
+	defer c.stop()
+	client, root := c.client, filepath.Join(c.dir, "agent")
 
 	w, err := client.CoreV1().Pods("default").Watch(ctx, metav1.ListOptions{})
 	if err != nil {
@@ -180,7 +131,7 @@ func RunPods(ctx context.Context, o PodsOptions, out io.Writer) (*PodsResult, er
 	}
 	res := &PodsResult{Pods: o.Pods, StartupP50Ms: percentile(startup, 0.5), StartupP99Ms: percentile(startup, 0.99),
 		ScheduledP50Ms: percentile(scheduled, 0.5), ScheduledP99Ms: percentile(scheduled, 0.99),
-		AgentRSSMB: procMB(agent.Process.Pid, "VmRSS")}
+		AgentRSSMB: procMB(c.agent.Process.Pid, "VmRSS")}
 	if pids, err := exec.Command("pgrep", "-f", "shim start "+root).Output(); err == nil {
 		for _, p := range strings.Fields(string(pids)) {
 			pid, _ := strconv.Atoi(p)
@@ -194,23 +145,4 @@ func RunPods(ctx context.Context, o PodsOptions, out io.Writer) (*PodsResult, er
 	fmt.Fprintf(out, "%-16s %10d\n%-16s %10.1f\n%-16s %10.1f\n%-16s %10.1f\n%-16s %10.1f\n", "pods", res.Pods,
 		"startup_p50_ms", res.StartupP50Ms, "startup_p99_ms", res.StartupP99Ms, "agent_rss_mb", res.AgentRSSMB, "shims_anon_mb", res.ShimsAnonMB)
 	return res, nil
-}
-
-func waitNodeReady(ctx context.Context, client kubernetes.Interface, name string) error {
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		if n, err := client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{}); err == nil {
-			for _, c := range n.Status.Conditions {
-				if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
-					return nil
-				}
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	return fmt.Errorf("node %s not Ready within 60s", name)
 }
