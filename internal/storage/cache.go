@@ -140,7 +140,9 @@ func (c *cache) run(ctx context.Context, rev int64) {
 				c.applyEtcd(ev)
 				rev = ev.Kv.ModRevision
 			}
-			c.advance(max(rev, resp.Header.Revision))
+			// Not the header's revision: etcd sends a lagging watcher its
+			// events in batches stamped with the store's current revision.
+			c.advance(rev)
 			c.mu.Unlock()
 		}
 		cancel()

@@ -184,3 +184,32 @@ func TestIgnoresPodsOwnedByAnotherJob(t *testing.T) {
 		t.Errorf("created %d pods, want 1", n)
 	}
 }
+
+// The restarts that fail an OnFailure job live only on its running pod: the
+// verdict is written before that pod is deleted, or a failed write (a stale
+// job in the cache) would lose it and the job would start over.
+func TestRecordsFailureTargetBeforeDeletingPods(t *testing.T) {
+	j := fixtureJob(func(j *batchv1.Job) {
+		j.Spec.BackoffLimit = new(int32(2))
+		j.Spec.Template.Spec.RestartPolicy = corev1.RestartPolicyOnFailure
+	})
+	p := fixturePod(j, "a", corev1.PodRunning, fixedNow)
+	p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "main", RestartCount: 2}}
+	f := newFixture(t, j, p)
+	f.sync()
+	if n := f.count("delete", "pods"); n != 0 {
+		t.Errorf("deleted %d pods before recording the failure", n)
+	}
+	st := f.statusUpdate().Status
+	if c := findCondition(st.Conditions, batchv1.JobFailureTarget); c == nil || c.Reason != batchv1.JobReasonBackoffLimitExceeded {
+		t.Fatalf("conditions %+v", st.Conditions)
+	}
+
+	// Next sync, with the verdict in the cache: the pod goes.
+	j.Status = st
+	f = newFixture(t, j, p)
+	f.sync()
+	if n := f.count("delete", "pods"); n != 1 {
+		t.Errorf("deleted %d pods, want 1", n)
+	}
+}

@@ -286,6 +286,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 
 	target := findCondition(st.Conditions, batchv1.JobFailureTarget)
 	success := findCondition(st.Conditions, batchv1.JobSuccessCriteriaMet)
+	decided := false // FailureTarget or SuccessCriteriaMet set by this sync
 	if target == nil && success == nil {
 		var start *time.Time
 		if st.StartTime != nil && !suspended {
@@ -294,14 +295,18 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		exceeded := pastBackoffLimit(*job.Spec.BackoffLimit, job.Spec.Template.Spec.RestartPolicy, st.Failed, restartsOnFailure(active))
 		if f := jobFailure(s.failJobMessage, exceeded, start, job.Spec.ActiveDeadlineSeconds, now); f.reason != "" {
 			st.Conditions = setCondition(st.Conditions, batchv1.JobFailureTarget, f.reason, f.message, now)
-			target = findCondition(st.Conditions, batchv1.JobFailureTarget)
+			target, decided = findCondition(st.Conditions, batchv1.JobFailureTarget), true
 		} else if succeededEnough(job.Spec.Completions, st.Succeeded, int32(len(active))) {
 			st.Conditions = setCondition(st.Conditions, batchv1.JobSuccessCriteriaMet, batchv1.JobReasonCompletionsReached, "Reached expected number of succeeded pods", now)
-			success = findCondition(st.Conditions, batchv1.JobSuccessCriteriaMet)
+			success, decided = findCondition(st.Conditions, batchv1.JobSuccessCriteriaMet), true
 		}
 	}
 
 	switch {
+	case decided:
+		// Just decided: record the verdict before deleting the pods that carry
+		// its evidence (restart counts, exit codes), so a write that fails
+		// cannot lose it. The status event brings the job back to finish.
 	case target != nil || success != nil:
 		// Finishing: stop what still runs, then finish once nothing is left.
 		if err := c.deletePods(ctx, key, job, active); err != nil {
