@@ -117,7 +117,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		byGR:     map[schema.GroupResource]*resourceHandler{},
 		readOnly: make(chan struct{}, cfg.MaxRequestsInFlight),
 		mutating: make(chan struct{}, cfg.MaxMutatingRequestsInFlight),
-		watcher:  clientv3.NewWatcher(cfg.Etcd),
+		watcher:  cfg.Etcd.Watcher, // its watches end with ctx; the client's owner closes it
 		metrics:  newAPIMetrics(),
 	}
 	if s.tokens == nil {
@@ -156,10 +156,6 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.CompactInterval > 0 {
 		go s.compactLoop(ctx, cfg.CompactInterval)
 	}
-	go func() {
-		<-ctx.Done()
-		s.watcher.Close()
-	}()
 	s.usage = newMetricsAPI(s, cfg.MetricResolution)
 	go s.usage.run(ctx)
 	s.handler = s.buildHandler()

@@ -15,8 +15,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
+	"go.etcd.io/etcd/server/v3/etcdserver/api/v3client"
 	"go.uber.org/zap"
-	"google.golang.org/grpc"
 )
 
 // Backend is a connected etcd client plus, when embedded, the server to stop.
@@ -45,16 +45,22 @@ func Start(ctx context.Context, opts Options) (*Backend, error) {
 		b.server = srv
 		b.Endpoints = []string{endpoint}
 	}
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:          b.Endpoints,
-		DialTimeout:        5 * time.Second,
-		Logger:             zap.NewNop(),
-		MaxCallSendMsgSize: 8 << 20,
-		DialOptions:        []grpc.DialOption{},
-	})
-	if err != nil {
-		b.Close()
-		return nil, fmt.Errorf("connect to etcd %v: %w", b.Endpoints, err)
+	var cli *clientv3.Client
+	if b.server != nil {
+		// Calls straight into the member: no gRPC encoding, sockets or
+		// interceptors between the API server and its own etcd.
+		cli = v3client.New(b.server.Server)
+	} else {
+		var err error
+		cli, err = clientv3.New(clientv3.Config{
+			Endpoints:          b.Endpoints,
+			DialTimeout:        5 * time.Second,
+			Logger:             zap.NewNop(),
+			MaxCallSendMsgSize: 8 << 20,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("connect to etcd %v: %w", b.Endpoints, err)
+		}
 	}
 	b.Client = cli
 	// Fail fast with a clear line when external etcd is unreachable.

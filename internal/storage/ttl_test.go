@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -27,7 +26,7 @@ func TestTTLExpiresObjectsAndSharesLeases(t *testing.T) {
 	}
 	defer b.Close()
 	s, err := storage.New(ctx, storage.Config{
-		Client: b.Client, Watcher: clientv3.NewWatcher(b.Client),
+		Client: b.Client, Watcher: b.Client.Watcher,
 		Resource: schema.GroupResource{Resource: "events"}, KeyRoot: "events",
 		NewFunc:   func() runtime.Object { return &corev1.Event{} },
 		Compacted: func() int64 { return 0 },
