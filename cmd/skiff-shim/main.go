@@ -6,7 +6,7 @@ package main
 import (
 	"os"
 
-	"github.com/skiff-sh/skiff/internal/runtime/process"
+	"github.com/skiff-sh/skiff/internal/runtime/shim"
 )
 
-func main() { os.Exit(process.ShimMain(os.Args[1:])) }
+func main() { os.Exit(shim.ShimMain(os.Args[1:])) }

@@ -24,6 +24,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/skiff-sh/skiff/internal/runtime/shim"
 )
 
 // defaultPath is the PATH a container gets when its config sets none; an
@@ -34,7 +36,7 @@ const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 // shim writes it to files, which observe reads.
 type container struct {
 	dir    string
-	rec    containerRecord             // immutable
+	rec    shim.ContainerRecord        // immutable
 	config *runtimeapi.ContainerConfig // immutable
 
 	ops     sync.Mutex // serialises start, stop and remove
@@ -43,7 +45,7 @@ type container struct {
 
 func loadContainer(dir string) (*container, error) {
 	c := &container{dir: dir, config: &runtimeapi.ContainerConfig{}}
-	if err := readJSON(filepath.Join(dir, containerFile), &c.rec); err != nil {
+	if err := shim.ReadJSON(filepath.Join(dir, shim.ContainerFile), &c.rec); err != nil {
 		return nil, err
 	}
 	if err := protoJSON.Unmarshal(c.rec.Config, c.config); err != nil {
@@ -55,17 +57,17 @@ func loadContainer(dir string) (*container, error) {
 // observed is a container's state as its files tell it.
 type observed struct {
 	state   runtimeapi.ContainerState
-	started startedRecord // zero until the process ran
-	exit    exitRecord    // zero until it exited
+	started shim.StartedRecord // zero until the process ran
+	exit    shim.ExitRecord    // zero until it exited
 }
 
 func (c *container) observe() (observed, error) {
 	o := observed{state: runtimeapi.ContainerState_CONTAINER_CREATED}
-	exitPath := filepath.Join(c.dir, exitFile)
-	if _, err := readOptionalJSON(filepath.Join(c.dir, startedFile), &o.started); err != nil {
+	exitPath := filepath.Join(c.dir, shim.ExitFile)
+	if _, err := shim.ReadOptionalJSON(filepath.Join(c.dir, shim.StartedFile), &o.started); err != nil {
 		return o, err
 	}
-	if ok, err := readOptionalJSON(exitPath, &o.exit); ok || err != nil {
+	if ok, err := shim.ReadOptionalJSON(exitPath, &o.exit); ok || err != nil {
 		o.state = runtimeapi.ContainerState_CONTAINER_EXITED
 		return o, err
 	}
@@ -73,29 +75,29 @@ func (c *container) observe() (observed, error) {
 		return o, nil
 	}
 	o.state = runtimeapi.ContainerState_CONTAINER_RUNNING
-	if o.started.alive() {
+	if o.started.Alive() {
 		return o, nil
 	}
 	// The process is gone. The shim records the exit once it has drained the
 	// output, so the container counts as running until then, unless the
 	// shim itself is gone and never will.
-	if ok, err := readOptionalJSON(exitPath, &o.exit); ok || err != nil {
+	if ok, err := shim.ReadOptionalJSON(exitPath, &o.exit); ok || err != nil {
 		o.state = runtimeapi.ContainerState_CONTAINER_EXITED
 		return o, err
 	}
-	var shim procRef
-	if _, err := readOptionalJSON(filepath.Join(c.dir, shimFile), &shim); err != nil {
+	var shimProc shim.ProcRef
+	if _, err := shim.ReadOptionalJSON(filepath.Join(c.dir, shim.ShimFile), &shimProc); err != nil {
 		return o, err
 	}
-	if shim.alive() {
+	if shimProc.Alive() {
 		return o, nil
 	}
-	lost := exitRecord{ExitCode: 255, Reason: "Unknown",
+	lost := shim.ExitRecord{ExitCode: 255, Reason: "Unknown",
 		Message: "the shim exited without recording the container's exit", FinishedAt: time.Now().UnixNano()}
-	if _, err := createJSON(exitPath, lost); err != nil {
+	if _, err := shim.CreateJSON(exitPath, lost); err != nil {
 		return o, err
 	}
-	_, err := readOptionalJSON(exitPath, &o.exit)
+	_, err := shim.ReadOptionalJSON(exitPath, &o.exit)
 	o.state = runtimeapi.ContainerState_CONTAINER_EXITED
 	return o, err
 }
@@ -127,7 +129,7 @@ func (r *Runtime) CreateContainer(ctx context.Context, sandboxID string, config 
 	}
 	// As containerd does, the container sees its pod's hostname in HOSTNAME
 	// (the process runtime has no UTS namespace to give it otherwise).
-	if h := cmp.Or(sb.config.GetHostname(), sandboxConfig.GetHostname()); h != "" && envValue(proc.Env, "HOSTNAME") == "" {
+	if h := cmp.Or(sb.config.GetHostname(), sandboxConfig.GetHostname()); h != "" && shim.EnvValue(proc.Env, "HOSTNAME") == "" {
 		proc.Env = append(proc.Env, "HOSTNAME="+h)
 	}
 	id, err := newID()
@@ -149,7 +151,7 @@ func (r *Runtime) CreateContainer(ctx context.Context, sandboxID string, config 
 	c := &container{
 		dir:    r.containerDir(id),
 		config: proto.CloneOf(config),
-		rec: containerRecord{
+		rec: shim.ContainerRecord{
 			ID:          id,
 			SandboxID:   sandboxID,
 			CreatedAt:   time.Now().UnixNano(),
@@ -162,13 +164,13 @@ func (r *Runtime) CreateContainer(ctx context.Context, sandboxID string, config 
 	}
 	if r.cgroups != nil {
 		res := config.GetLinux().GetResources()
-		c.rec.Cgroup = r.cgroups.forContainer(sandboxID, id,
+		c.rec.Cgroup = r.cgroups.ForContainer(sandboxID, id,
 			res.GetMemoryLimitInBytes(), res.GetCpuQuota(), res.GetCpuPeriod(), res.GetCpuShares())
 	}
 	if err := os.Mkdir(c.dir, 0o711); err != nil {
 		return "", fmt.Errorf("create container %s: %w", md.GetName(), err)
 	}
-	if err := writeJSON(filepath.Join(c.dir, containerFile), c.rec); err != nil {
+	if err := shim.WriteJSON(filepath.Join(c.dir, shim.ContainerFile), c.rec); err != nil {
 		os.RemoveAll(c.dir)
 		return "", fmt.Errorf("create container %s: %w", md.GetName(), err)
 	}
@@ -179,8 +181,8 @@ func (r *Runtime) CreateContainer(ctx context.Context, sandboxID string, config 
 }
 
 // processFor derives what the shim runs from a CRI container config.
-func processFor(config *runtimeapi.ContainerConfig) (processSpec, error) {
-	p := processSpec{
+func processFor(config *runtimeapi.ContainerConfig) (shim.ProcessSpec, error) {
+	p := shim.ProcessSpec{
 		Args:      append(slices.Clone(config.GetCommand()), config.GetArgs()...),
 		Cwd:       cmp.Or(config.GetWorkingDir(), "/"),
 		Stdin:     config.GetStdin(),
@@ -190,7 +192,7 @@ func processFor(config *runtimeapi.ContainerConfig) (processSpec, error) {
 		p.Env = append(p.Env, kv.GetKey()+"="+string(kv.GetValue()))
 	}
 	for _, m := range config.GetMounts() {
-		p.Mounts = append(p.Mounts, mountSpec{Source: m.GetHostPath(), Destination: m.GetContainerPath(),
+		p.Mounts = append(p.Mounts, shim.MountSpec{Source: m.GetHostPath(), Destination: m.GetContainerPath(),
 			ReadOnly: m.GetReadonly() || m.GetRecursiveReadOnly()})
 	}
 	u, home, err := userFor(config.GetLinux().GetSecurityContext())
@@ -198,10 +200,10 @@ func processFor(config *runtimeapi.ContainerConfig) (processSpec, error) {
 		return p, err
 	}
 	p.User = u
-	if envValue(p.Env, "PATH") == "" {
+	if shim.EnvValue(p.Env, "PATH") == "" {
 		p.Env = append(p.Env, "PATH="+defaultPath)
 	}
-	if envValue(p.Env, "HOME") == "" {
+	if shim.EnvValue(p.Env, "HOME") == "" {
 		p.Env = append(p.Env, "HOME="+home)
 	}
 	return p, nil
@@ -210,7 +212,7 @@ func processFor(config *runtimeapi.ContainerConfig) (processSpec, error) {
 // userFor resolves the security context's user against the host's
 // /etc/passwd and /etc/group, which stand in for the image's. A nil user
 // means the agent's own.
-func userFor(sc *runtimeapi.LinuxContainerSecurityContext) (*userSpec, string, error) {
+func userFor(sc *runtimeapi.LinuxContainerSecurityContext) (*shim.UserSpec, string, error) {
 	var (
 		u   *user.User
 		err error
@@ -240,7 +242,7 @@ func userFor(sc *runtimeapi.LinuxContainerSecurityContext) (*userSpec, string, e
 	if err := errors.Join(err1, err2); err != nil {
 		return nil, "", fmt.Errorf("run as user %s: %w", u.Uid, err)
 	}
-	spec := &userSpec{UID: uint32(uid), GID: uint32(gid)}
+	spec := &shim.UserSpec{UID: uint32(uid), GID: uint32(gid)}
 	if sc.GetRunAsGroup() != nil {
 		spec.GID = uint32(sc.GetRunAsGroup().GetValue())
 	}
@@ -292,7 +294,7 @@ func (r *Runtime) StartContainer(ctx context.Context, id string) error {
 
 // launchShim starts `shim start` and reads the shim's verdict from a pipe.
 func (r *Runtime) launchShim(ctx context.Context, c *container) error {
-	logPath := filepath.Join(c.dir, shimLogFile)
+	logPath := filepath.Join(c.dir, shim.ShimLogFile)
 	shimLog, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
 	if err != nil {
 		return fmt.Errorf("open shim log: %w", err)
@@ -325,7 +327,7 @@ func (r *Runtime) launchShim(ctx context.Context, c *container) error {
 		return fmt.Errorf("wait for shim: %w", errors.Join(err, ctx.Err()))
 	}
 	switch s := strings.TrimSpace(string(msg)); s {
-	case readyOK:
+	case shim.ReadyOK:
 		return nil
 	case "":
 		return fmt.Errorf("the shim exited before starting the container (see %s)", logPath)
@@ -387,9 +389,9 @@ func (r *Runtime) stopLocked(ctx context.Context, c *container, timeout int64) e
 	if err != nil || o.state != runtimeapi.ContainerState_CONTAINER_RUNNING {
 		return err
 	}
-	proc := o.started.procRef
+	proc := o.started.ProcRef
 	if timeout > 0 {
-		if proc.alive() {
+		if proc.Alive() {
 			// The container is a session leader, so its pid is its group.
 			_ = syscall.Kill(-proc.PID, stopSignal(c.config))
 		}
@@ -398,16 +400,16 @@ func (r *Runtime) stopLocked(ctx context.Context, c *container, timeout int64) e
 			return err
 		}
 	}
-	if proc.alive() {
+	if proc.Alive() {
 		_ = syscall.Kill(-proc.PID, syscall.SIGKILL)
 	}
 	if cg := c.rec.Cgroup; cg != nil {
 		// Also reaches processes that left the group with setsid.
-		if err := cg.kill(time.Now().Add(cleanupTimeout)); err != nil {
+		if err := cg.Kill(time.Now().Add(shim.CleanupTimeout)); err != nil {
 			return err
 		}
 	}
-	exited, err := c.waitExited(ctx, time.Now().Add(cleanupTimeout))
+	exited, err := c.waitExited(ctx, time.Now().Add(shim.CleanupTimeout))
 	if err == nil && !exited {
 		err = errors.New("the container did not exit after SIGKILL")
 	}
@@ -474,7 +476,7 @@ func (r *Runtime) removeContainer(ctx context.Context, c *container) error {
 	if cg := c.rec.Cgroup; cg != nil {
 		// The shim removes the cgroup after the exit; this covers a shim
 		// that died first.
-		errs = append(errs, cg.remove(time.Now().Add(cleanupTimeout)))
+		errs = append(errs, cg.Remove(time.Now().Add(shim.CleanupTimeout)))
 	}
 	if err := os.Remove(c.rec.LogPath); err != nil && !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, err)
@@ -589,7 +591,7 @@ func (r *Runtime) UpdateContainerResources(ctx context.Context, id string, resou
 	cg := *c.rec.Cgroup
 	cg.MemoryLimit, cg.CPUQuota, cg.CPUPeriod, cg.CPUShares =
 		res.GetMemoryLimitInBytes(), res.GetCpuQuota(), res.GetCpuPeriod(), res.GetCpuShares()
-	if err := cg.applyLimits(); err != nil {
+	if err := cg.ApplyLimits(); err != nil {
 		return fmt.Errorf("update container resources %s: %w", id, err)
 	}
 	return nil
@@ -606,17 +608,17 @@ func (r *Runtime) ReopenContainerLog(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("reopen container log %s: %w", id, err)
 	}
-	var shim procRef
-	if _, err := readOptionalJSON(filepath.Join(c.dir, shimFile), &shim); err != nil {
+	var shimProc shim.ProcRef
+	if _, err := shim.ReadOptionalJSON(filepath.Join(c.dir, shim.ShimFile), &shimProc); err != nil {
 		return fmt.Errorf("reopen container log %s: %w", id, err)
 	}
-	if o.state != runtimeapi.ContainerState_CONTAINER_RUNNING || !shim.alive() {
+	if o.state != runtimeapi.ContainerState_CONTAINER_RUNNING || !shimProc.Alive() {
 		return status.Errorf(codes.FailedPrecondition, "reopen container log %s: the container is not running", id)
 	}
-	if err := syscall.Kill(shim.PID, syscall.SIGUSR1); err != nil {
+	if err := syscall.Kill(shimProc.PID, syscall.SIGUSR1); err != nil {
 		return fmt.Errorf("reopen container log %s: %w", id, err)
 	}
-	deadline := time.Now().Add(cleanupTimeout)
+	deadline := time.Now().Add(shim.CleanupTimeout)
 	for {
 		if _, err := os.Stat(c.rec.LogPath); err == nil {
 			return nil

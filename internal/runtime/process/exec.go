@@ -17,6 +17,8 @@ import (
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	utilexec "k8s.io/utils/exec"
+
+	"github.com/skiff-sh/skiff/internal/runtime/shim"
 )
 
 // execWaitDelay bounds how long ExecSync waits for output after the command
@@ -91,7 +93,7 @@ func (r *Runtime) ExecSync(ctx context.Context, id string, cmd []string, timeout
 	case ec.ProcessState == nil:
 		return nil, nil, fmt.Errorf("exec in container %s: %w", id, waitErr)
 	}
-	if code := exitCode(ec.ProcessState); code != 0 {
+	if code := shim.ExitCode(ec.ProcessState); code != 0 {
 		return stdout.Bytes(), stderr.Bytes(), utilexec.CodeExitError{
 			Err:  fmt.Errorf("command '%s' exited with %d: %s", strings.Join(cmd, " "), code, stderr.Bytes()),
 			Code: int(code),

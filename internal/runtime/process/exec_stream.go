@@ -16,6 +16,8 @@ import (
 	"golang.org/x/sys/unix"
 	"k8s.io/cri-streaming/pkg/streaming/remotecommand"
 	utilexec "k8s.io/utils/exec"
+
+	"github.com/skiff-sh/skiff/internal/runtime/shim"
 )
 
 // execStream runs cmd in the running container id as ExecSync does (the
@@ -161,7 +163,7 @@ func (r *Runtime) execStream(ctx context.Context, id string, cmd []string, in io
 	case ec.ProcessState == nil:
 		return fmt.Errorf("exec in container %s: %w", id, waitErr)
 	}
-	if code := exitCode(ec.ProcessState); code != 0 {
+	if code := shim.ExitCode(ec.ProcessState); code != 0 {
 		return utilexec.CodeExitError{
 			Err:  fmt.Errorf("command '%s' exited with %d", strings.Join(cmd, " "), code),
 			Code: int(code),

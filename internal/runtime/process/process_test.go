@@ -18,6 +18,8 @@ import (
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	utilexec "k8s.io/utils/exec"
+
+	"github.com/skiff-sh/skiff/internal/runtime/shim"
 )
 
 // shimEnv makes the test binary act as the shim: the tests set it for
@@ -85,7 +87,7 @@ func (f *fixture) dumpShimLogs() {
 	if !f.t.Failed() && !testing.Verbose() {
 		return
 	}
-	logs, _ := filepath.Glob(filepath.Join(f.opts.RootDir, containersDir, "*", shimLogFile))
+	logs, _ := filepath.Glob(filepath.Join(f.opts.RootDir, shim.ContainersDir, "*", shim.ShimLogFile))
 	for _, l := range logs {
 		if data, _ := os.ReadFile(l); len(data) > 0 {
 			f.t.Logf("%s:\n%s", l, data)
@@ -213,8 +215,8 @@ func requireRoot(t *testing.T) {
 }
 
 func processAlive(pid int) bool {
-	ref, err := refOf(pid)
-	return err == nil && ref.alive()
+	ref, err := shim.RefOf(pid)
+	return err == nil && ref.Alive()
 }
 
 func TestExitCodeAndLogs(t *testing.T) {
@@ -624,7 +626,7 @@ func TestDirectStartCgroupAndDescriptors(t *testing.T) {
 	if c.rec.Cgroup == nil {
 		return // not root, or no cgroups: nothing more to check
 	}
-	for _, d := range c.rec.Cgroup.dirs() {
+	for _, d := range c.rec.Cgroup.UniqueDirs() {
 		data, err := os.ReadFile(filepath.Join(d, "tasks"))
 		if err != nil {
 			t.Fatal(err)
@@ -634,9 +636,9 @@ func TestDirectStartCgroupAndDescriptors(t *testing.T) {
 		}
 	}
 	// cat, the container's first child, was in the container's cgroup.
-	rel := strings.TrimPrefix(c.rec.Cgroup.dir("memory"), filepath.Join(cgroupRoot, "memory"))
+	rel := strings.TrimPrefix(c.rec.Cgroup.Dir("memory"), filepath.Join(shim.CgroupRoot, "memory"))
 	if c.rec.Cgroup.V2 {
-		rel = strings.TrimPrefix(c.rec.Cgroup.dir(unifiedKey), cgroupRoot)
+		rel = strings.TrimPrefix(c.rec.Cgroup.Dir(shim.UnifiedKey), shim.CgroupRoot)
 	}
 	poll(t, "cat's output", func() bool {
 		for _, e := range f.logEntries(id) {
@@ -676,15 +678,15 @@ func TestShimsReapedWithoutAThreadEach(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var shim procRef
-		if err := readJSON(filepath.Join(c.dir, shimFile), &shim); err != nil {
+		var shimProc shim.ProcRef
+		if err := shim.ReadJSON(filepath.Join(c.dir, shim.ShimFile), &shimProc); err != nil {
 			t.Fatal(err)
 		}
 		if err := f.rt.StopContainer(f.ctx, id, 0); err != nil {
 			t.Fatal(err)
 		}
 		poll(t, "the shim to be reaped", func() bool {
-			_, err := os.Stat(fmt.Sprintf("/proc/%d", shim.PID))
+			_, err := os.Stat(fmt.Sprintf("/proc/%d", shimProc.PID))
 			return errors.Is(err, os.ErrNotExist)
 		})
 	}

@@ -12,19 +12,22 @@ package process
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
-	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	cri "k8s.io/cri-api/pkg/apis"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/skiff-sh/skiff/internal/runtime/shim"
 )
 
 const (
@@ -33,9 +36,15 @@ const (
 	runtimeAPIVersion = "v1"
 
 	// pollInterval paces waits on things that give no notification: another
-	// process's exit, files written by a shim, a cgroup emptying.
-	pollInterval = 10 * time.Millisecond
+	// process's exit, files written by a shim, a cgroup emptying. The shim
+	// waits at the same pace.
+	pollInterval = shim.PollInterval
 )
+
+// ShimMain is the entry point of the `skiff shim` subcommand; args are the
+// arguments after "shim". It returns the process exit code. The shim itself
+// lives in package shim, which the small skiff-shim binary links alone.
+func ShimMain(args []string) int { return shim.ShimMain(args) }
 
 var (
 	_ cri.RuntimeService      = (*Runtime)(nil)
@@ -60,7 +69,7 @@ type Runtime struct {
 	root        string
 	nodeIP      string
 	shimCommand []string
-	cgroups     *cgroupLayout // nil without root or without usable cgroups
+	cgroups     *shim.CgroupLayout // nil without root or without usable cgroups
 
 	mu         sync.Mutex
 	sandboxes  map[string]*sandbox
@@ -80,29 +89,29 @@ func New(opts Options) (*Runtime, error) {
 	if err != nil {
 		return nil, fmt.Errorf("process runtime: root directory: %w", err)
 	}
-	shim := opts.ShimCommand
-	if len(shim) == 0 {
+	shimCmd := opts.ShimCommand
+	if len(shimCmd) == 0 {
 		exe, err := os.Executable()
 		if err != nil {
 			return nil, fmt.Errorf("process runtime: find the skiff binary for the shim: %w", err)
 		}
-		shim = []string{exe, "shim"}
+		shimCmd = []string{exe, "shim"}
 	}
 	r := &Runtime{
 		root:        root,
 		nodeIP:      opts.NodeIP,
-		shimCommand: shim,
+		shimCommand: shimCmd,
 		sandboxes:   map[string]*sandbox{},
 		containers:  map[string]*container{},
 		pulled:      map[string]bool{},
 	}
-	for _, d := range []string{sandboxesDir, containersDir} {
+	for _, d := range []string{shim.SandboxesDir, shim.ContainersDir} {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o711); err != nil {
 			return nil, fmt.Errorf("process runtime: create state directory: %w", err)
 		}
 	}
 	if os.Geteuid() == 0 {
-		if r.cgroups, err = detectCgroups(cgroupRoot); err != nil {
+		if r.cgroups, err = shim.DetectCgroups(shim.CgroupRoot); err != nil {
 			// Pods still run, as they do without root, only without limits.
 			slog.Warn("process runtime: containers will run without cgroups", "err", err)
 		}
@@ -117,12 +126,12 @@ func New(opts Options) (*Runtime, error) {
 // directory without a readable record (the agent died while creating it) is
 // skipped with a warning; Reset removes it.
 func (r *Runtime) load() error {
-	dirs, err := os.ReadDir(filepath.Join(r.root, sandboxesDir))
+	dirs, err := os.ReadDir(filepath.Join(r.root, shim.SandboxesDir))
 	if err != nil {
 		return fmt.Errorf("list sandboxes: %w", err)
 	}
 	for _, d := range dirs {
-		dir := filepath.Join(r.root, sandboxesDir, d.Name())
+		dir := filepath.Join(r.root, shim.SandboxesDir, d.Name())
 		sb, err := loadSandbox(dir)
 		if err != nil {
 			slog.Warn("process runtime: skipping unreadable sandbox", "dir", dir, "err", err)
@@ -130,12 +139,12 @@ func (r *Runtime) load() error {
 		}
 		r.sandboxes[sb.rec.ID] = sb
 	}
-	dirs, err = os.ReadDir(filepath.Join(r.root, containersDir))
+	dirs, err = os.ReadDir(filepath.Join(r.root, shim.ContainersDir))
 	if err != nil {
 		return fmt.Errorf("list containers: %w", err)
 	}
 	for _, d := range dirs {
-		dir := filepath.Join(r.root, containersDir, d.Name())
+		dir := filepath.Join(r.root, shim.ContainersDir, d.Name())
 		c, err := loadContainer(dir)
 		if err != nil {
 			slog.Warn("process runtime: skipping unreadable container", "dir", dir, "err", err)
@@ -146,8 +155,10 @@ func (r *Runtime) load() error {
 	return nil
 }
 
-func (r *Runtime) sandboxDir(id string) string   { return filepath.Join(r.root, sandboxesDir, id) }
-func (r *Runtime) containerDir(id string) string { return filepath.Join(r.root, containersDir, id) }
+func (r *Runtime) sandboxDir(id string) string { return filepath.Join(r.root, shim.SandboxesDir, id) }
+func (r *Runtime) containerDir(id string) string {
+	return filepath.Join(r.root, shim.ContainersDir, id)
+}
 
 func (r *Runtime) getSandbox(id string) (*sandbox, error) {
 	r.mu.Lock()
@@ -244,4 +255,12 @@ func matchLabels(selector, labels map[string]string) bool {
 		}
 	}
 	return true
+}
+
+func newID() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("generate id: %w", err)
+	}
+	return hex.EncodeToString(b), nil
 }

@@ -17,6 +17,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/skiff-sh/skiff/internal/runtime/shim"
 )
 
 // sandbox is a pod: a directory holding its record (and, when the agent
@@ -31,13 +33,13 @@ type sandbox struct {
 	ops sync.Mutex
 
 	mu      sync.Mutex // guards rec.Ready and removed
-	rec     sandboxRecord
+	rec     shim.SandboxRecord
 	removed bool
 }
 
 func loadSandbox(dir string) (*sandbox, error) {
 	sb := &sandbox{dir: dir, config: &runtimeapi.PodSandboxConfig{}}
-	if err := readJSON(filepath.Join(dir, sandboxFile), &sb.rec); err != nil {
+	if err := shim.ReadJSON(filepath.Join(dir, shim.SandboxFile), &sb.rec); err != nil {
 		return nil, err
 	}
 	if err := protoJSON.Unmarshal(sb.rec.Config, sb.config); err != nil {
@@ -84,13 +86,13 @@ func (r *Runtime) RunPodSandbox(ctx context.Context, config *runtimeapi.PodSandb
 	sb := &sandbox{
 		dir:    r.sandboxDir(id),
 		config: proto.CloneOf(config),
-		rec: sandboxRecord{ID: id, CreatedAt: time.Now().UnixNano(), Ready: true,
+		rec: shim.SandboxRecord{ID: id, CreatedAt: time.Now().UnixNano(), Ready: true,
 			RuntimeHandler: runtimeHandler, Config: raw},
 	}
 	if err := os.Mkdir(sb.dir, 0o711); err != nil {
 		return "", fmt.Errorf("run pod sandbox: %w", err)
 	}
-	if err := writeJSON(filepath.Join(sb.dir, sandboxFile), sb.rec); err != nil {
+	if err := shim.WriteJSON(filepath.Join(sb.dir, shim.SandboxFile), sb.rec); err != nil {
 		os.RemoveAll(sb.dir)
 		return "", fmt.Errorf("run pod sandbox: %w", err)
 	}
@@ -118,7 +120,7 @@ func (r *Runtime) StopPodSandbox(ctx context.Context, id string) error {
 	if sb.rec.Ready && !sb.removed {
 		rec := sb.rec
 		rec.Ready = false
-		if err := writeJSON(filepath.Join(sb.dir, sandboxFile), rec); err != nil {
+		if err := shim.WriteJSON(filepath.Join(sb.dir, shim.SandboxFile), rec); err != nil {
 			errs = append(errs, err)
 		} else {
 			sb.rec = rec
@@ -151,8 +153,8 @@ func (r *Runtime) RemovePodSandbox(ctx context.Context, id string) error {
 	if r.cgroups != nil {
 		// Removed here, not with the last container, so that a container
 		// starting in the sandbox never finds its parent cgroup vanishing.
-		for _, d := range r.cgroups.sandboxDirs(id) {
-			if err := rmdirRetry(d, time.Now().Add(cleanupTimeout)); err != nil {
+		for _, d := range r.cgroups.SandboxDirs(id) {
+			if err := shim.RmdirRetry(d, time.Now().Add(shim.CleanupTimeout)); err != nil {
 				return fmt.Errorf("remove pod sandbox %s: %w", id, err)
 			}
 		}

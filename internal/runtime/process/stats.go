@@ -10,6 +10,8 @@ import (
 
 	"google.golang.org/protobuf/proto"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/skiff-sh/skiff/internal/runtime/shim"
 )
 
 // userHZ is the unit of the CPU times in /proc/<pid>/stat; Linux fixes it
@@ -56,11 +58,11 @@ func (c *container) stats() (*runtimeapi.ContainerStats, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
-	var u cgroupUsage
+	var u shim.CgroupUsage
 	running := o.state == runtimeapi.ContainerState_CONTAINER_RUNNING
 	if running {
 		if c.rec.Cgroup != nil {
-			u, err = c.rec.Cgroup.usage()
+			u, err = c.rec.Cgroup.Usage()
 		} else {
 			u, err = processGroupUsage(o.started.PID)
 		}
@@ -77,16 +79,16 @@ func (c *container) stats() (*runtimeapi.ContainerStats, bool, error) {
 			Labels:      maps.Clone(cfg.GetLabels()),
 			Annotations: maps.Clone(cfg.GetAnnotations()),
 		},
-		Cpu: &runtimeapi.CpuUsage{Timestamp: now, UsageCoreNanoSeconds: &runtimeapi.UInt64Value{Value: u.cpuNanos}},
+		Cpu: &runtimeapi.CpuUsage{Timestamp: now, UsageCoreNanoSeconds: &runtimeapi.UInt64Value{Value: u.CPUNanos}},
 		Memory: &runtimeapi.MemoryUsage{Timestamp: now,
-			WorkingSetBytes: &runtimeapi.UInt64Value{Value: u.workingSet},
-			UsageBytes:      &runtimeapi.UInt64Value{Value: u.memory}},
+			WorkingSetBytes: &runtimeapi.UInt64Value{Value: u.WorkingSet},
+			UsageBytes:      &runtimeapi.UInt64Value{Value: u.Memory}},
 	}, running, nil
 }
 
 // processGroupUsage sums /proc figures over the processes in group pgid.
-func processGroupUsage(pgid int) (cgroupUsage, error) {
-	var u cgroupUsage
+func processGroupUsage(pgid int) (shim.CgroupUsage, error) {
+	var u shim.CgroupUsage
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return u, fmt.Errorf("list processes: %w", err)
@@ -97,7 +99,7 @@ func processGroupUsage(pgid int) (cgroupUsage, error) {
 		if err != nil {
 			continue
 		}
-		f, err := procStatFields(pid)
+		f, err := shim.ProcStatFields(pid)
 		if err != nil || f[2] != strconv.Itoa(pgid) { // f[2] is field 5, pgrp
 			continue
 		}
@@ -108,9 +110,9 @@ func processGroupUsage(pgid int) (cgroupUsage, error) {
 		rss, _ := strconv.ParseUint(f[21], 10, 64) // field 24, rss in pages
 		pages += rss
 	}
-	u.cpuNanos = ticks * (1e9 / userHZ)
-	u.memory = pages * uint64(os.Getpagesize())
-	u.workingSet = u.memory
+	u.CPUNanos = ticks * (1e9 / userHZ)
+	u.Memory = pages * uint64(os.Getpagesize())
+	u.WorkingSet = u.Memory
 	return u, nil
 }
 

@@ -13,25 +13,19 @@ import (
 	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/skiff-sh/skiff/internal/runtime/shim"
 )
 
-// stdinFile is the FIFO a container created with stdin: true reads as its
-// standard input (see containerStdin); each attach writes to it.
-const stdinFile = "stdin"
-
-// stdinAttachedFile is the FIFO whose opening tells the shim of a stdinOnce
-// container that the first attach holds its input; stdinUsedFile marks that
-// this happened, so no later attach gets the input.
-const (
-	stdinAttachedFile = "stdin.attached"
-	stdinUsedFile     = "stdin.used"
-)
+// stdinUsedFile marks that the first attach of a stdinOnce container had
+// its input (see shim.StdinAttachedFile), so no later attach gets it.
+const stdinUsedFile = "stdin.used"
 
 // attachStdin opens the container's input for an attach: nil for a
 // stdinOnce container whose input a previous attach had.
 func (r *Runtime) attachStdin(c *container) (*os.File, error) {
 	if c.config.GetStdinOnce() {
-		first, err := createJSON(filepath.Join(c.dir, stdinUsedFile), true)
+		first, err := shim.CreateJSON(filepath.Join(c.dir, stdinUsedFile), true)
 		if err != nil {
 			return nil, err
 		}
@@ -39,7 +33,7 @@ func (r *Runtime) attachStdin(c *container) (*os.File, error) {
 			return nil, nil
 		}
 	}
-	fifo, err := os.OpenFile(filepath.Join(c.dir, stdinFile), os.O_WRONLY|syscall.O_NONBLOCK, 0)
+	fifo, err := os.OpenFile(filepath.Join(c.dir, shim.StdinFile), os.O_WRONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open its input: %w", err)
 	}
@@ -48,7 +42,7 @@ func (r *Runtime) attachStdin(c *container) (*os.File, error) {
 		// (A shim that only just started may not wait yet: ENXIO.)
 		var f *os.File
 		for range 50 {
-			if f, err = os.OpenFile(filepath.Join(c.dir, stdinAttachedFile), os.O_WRONLY|syscall.O_NONBLOCK, 0); !errors.Is(err, syscall.ENXIO) {
+			if f, err = os.OpenFile(filepath.Join(c.dir, shim.StdinAttachedFile), os.O_WRONLY|syscall.O_NONBLOCK, 0); !errors.Is(err, syscall.ENXIO) {
 				break
 			}
 			time.Sleep(pollInterval)
@@ -157,57 +151,4 @@ func writeLogEntry(line []byte, out, errOut io.Writer) error {
 	}
 	_, err := w.Write(text)
 	return err
-}
-
-// containerStdin makes the stdin FIFO of a container created with stdin
-// and opens the container's (read) end; nil otherwise. The shim keeps a
-// writer open, so the container waits for input rather than reading the
-// end of it while no one is attached. With stdinOnce the shim lets go of it
-// when the first attach opens stdinAttachedFile: that attach's end of input
-// is then the container's.
-func containerStdin(dir string, rec *containerRecord) (*os.File, error) {
-	if !rec.Process.Stdin {
-		return nil, nil
-	}
-	path := filepath.Join(dir, stdinFile)
-	if err := mkfifo(path); err != nil {
-		return nil, err
-	}
-	keep, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		return nil, fmt.Errorf("open stdin: %w", err)
-	}
-	in, err := os.OpenFile(path, os.O_RDONLY, 0) // does not block: keep is a writer
-	if err != nil {
-		keep.Close()
-		return nil, fmt.Errorf("open stdin: %w", err)
-	}
-	heldStdin = keep
-	if rec.Process.StdinOnce {
-		attached := filepath.Join(dir, stdinAttachedFile)
-		if err := mkfifo(attached); err != nil {
-			in.Close()
-			keep.Close()
-			return nil, err
-		}
-		go func() {
-			// Opening for reading blocks until the first attach opens it.
-			if f, err := os.OpenFile(attached, os.O_RDONLY, 0); err == nil {
-				f.Close()
-			}
-			keep.Close()
-		}()
-	}
-	return in, nil
-}
-
-// heldStdin is the shim's writer of its container's stdin, referenced so it
-// is never closed by the garbage collector.
-var heldStdin *os.File
-
-func mkfifo(path string) error {
-	if err := syscall.Mkfifo(path, 0o600); err != nil && !errors.Is(err, os.ErrExist) {
-		return fmt.Errorf("create %s: %w", filepath.Base(path), err)
-	}
-	return nil
 }

@@ -1,4 +1,4 @@
-package process
+package shim
 
 import (
 	"bufio"
@@ -15,45 +15,46 @@ import (
 	"time"
 )
 
-// cgroupRoot is where both cgroup versions are mounted on every mainstream
+// CgroupRoot is where both cgroup versions are mounted on every mainstream
 // distribution; skiff's containers live in a "skiff" subtree under it:
 //
 //	v2: /sys/fs/cgroup/skiff/<sandbox>/<container>
 //	v1: /sys/fs/cgroup/{memory,cpu,cpuacct}/skiff/<sandbox>/<container>
 const (
-	cgroupRoot   = "/sys/fs/cgroup"
-	cgroupParent = "skiff"
-	unifiedKey   = "unified" // the one directory of a v2 cgroup in cgroupSpec.Dirs
+	CgroupRoot   = "/sys/fs/cgroup"
+	CgroupParent = "skiff"
+	UnifiedKey   = "unified" // the one directory of a v2 cgroup in CgroupSpec.Dirs
 )
 
-// v1Controllers are the cgroup v1 hierarchies the runtime uses: memory for
+// V1Controllers are the cgroup v1 hierarchies the runtime uses: memory for
 // the limit, OOM events and the process list, cpu for quota and shares,
 // cpuacct for CPU usage.
-var v1Controllers = []string{"memory", "cpu", "cpuacct"}
+var V1Controllers = []string{"memory", "cpu", "cpuacct"}
 
-// cgroupLayout is what New detected about the machine's cgroups.
-type cgroupLayout struct {
+// CgroupLayout is what the process runtime's New detected about the
+// machine's cgroups.
+type CgroupLayout struct {
 	v2    bool
-	bases map[string]string // unifiedKey or v1 controller → the "skiff" directory
+	bases map[string]string // UnifiedKey or v1 controller → the "skiff" directory
 }
 
-// cgroupSpec is one container's cgroup, stored in container.json so that the
+// CgroupSpec is one container's cgroup, stored in container.json so that the
 // shim, a restarted runtime and Reset all act on the same directories.
-type cgroupSpec struct {
+type CgroupSpec struct {
 	V2          bool              `json:"v2"`
-	Dirs        map[string]string `json:"dirs"` // unifiedKey or v1 controller → directory
+	Dirs        map[string]string `json:"dirs"` // UnifiedKey or v1 controller → directory
 	MemoryLimit int64             `json:"memoryLimit,omitempty"`
 	CPUQuota    int64             `json:"cpuQuota,omitempty"`
 	CPUPeriod   int64             `json:"cpuPeriod,omitempty"`
 	CPUShares   int64             `json:"cpuShares,omitempty"`
 }
 
-// detectCgroups finds a usable hierarchy under root and prepares the skiff
+// DetectCgroups finds a usable hierarchy under root and prepares the skiff
 // subtree. v2 is used when root is a cgroup2 mount; otherwise the v1 memory
 // controller (and cpu, cpuacct when present) is used.
-func detectCgroups(root string) (*cgroupLayout, error) {
+func DetectCgroups(root string) (*CgroupLayout, error) {
 	if _, err := os.Stat(filepath.Join(root, "cgroup.controllers")); err == nil {
-		base := filepath.Join(root, cgroupParent)
+		base := filepath.Join(root, CgroupParent)
 		if err := os.MkdirAll(base, 0o755); err != nil {
 			return nil, fmt.Errorf("create cgroup %s: %w", base, err)
 		}
@@ -63,17 +64,17 @@ func detectCgroups(root string) (*cgroupLayout, error) {
 				return nil, err
 			}
 		}
-		return &cgroupLayout{v2: true, bases: map[string]string{unifiedKey: base}}, nil
+		return &CgroupLayout{v2: true, bases: map[string]string{UnifiedKey: base}}, nil
 	}
 	if _, err := os.Stat(filepath.Join(root, "memory", "memory.limit_in_bytes")); err != nil {
 		return nil, fmt.Errorf("no usable cgroup hierarchy under %s: need cgroup v2 or the v1 memory controller", root)
 	}
-	l := &cgroupLayout{bases: map[string]string{}}
-	for _, c := range v1Controllers {
+	l := &CgroupLayout{bases: map[string]string{}}
+	for _, c := range V1Controllers {
 		if _, err := os.Stat(filepath.Join(root, c, "cgroup.procs")); err != nil {
 			continue // optional controller (cpu, cpuacct) not mounted
 		}
-		base := filepath.Join(root, c, cgroupParent)
+		base := filepath.Join(root, c, CgroupParent)
 		if err := os.MkdirAll(base, 0o755); err != nil {
 			return nil, fmt.Errorf("create cgroup %s: %w", base, err)
 		}
@@ -106,10 +107,10 @@ func enableControllers(dir string) error {
 	return nil
 }
 
-// forContainer describes the cgroup of one container with the limits from
+// ForContainer describes the cgroup of one container with the limits from
 // its CRI resources.
-func (l *cgroupLayout) forContainer(sandboxID, containerID string, memory, quota, period, shares int64) *cgroupSpec {
-	s := &cgroupSpec{V2: l.v2, Dirs: map[string]string{},
+func (l *CgroupLayout) ForContainer(sandboxID, containerID string, memory, quota, period, shares int64) *CgroupSpec {
+	s := &CgroupSpec{V2: l.v2, Dirs: map[string]string{},
 		MemoryLimit: memory, CPUQuota: quota, CPUPeriod: period, CPUShares: shares}
 	for k, base := range l.bases {
 		s.Dirs[k] = filepath.Join(base, sandboxID, containerID)
@@ -117,8 +118,8 @@ func (l *cgroupLayout) forContainer(sandboxID, containerID string, memory, quota
 	return s
 }
 
-// sandboxDirs are the per-sandbox parents of the container cgroups.
-func (l *cgroupLayout) sandboxDirs(sandboxID string) []string {
+// SandboxDirs are the per-sandbox parents of the container cgroups.
+func (l *CgroupLayout) SandboxDirs(sandboxID string) []string {
 	var dirs []string
 	for _, base := range l.bases {
 		dirs = append(dirs, filepath.Join(base, sandboxID))
@@ -126,9 +127,9 @@ func (l *cgroupLayout) sandboxDirs(sandboxID string) []string {
 	return dirs
 }
 
-// dirs lists each directory once: on some machines cpu and cpuacct are one
+// UniqueDirs lists each directory once: on some machines cpu and cpuacct are one
 // hierarchy reached through two symlinks.
-func (s *cgroupSpec) dirs() []string {
+func (s *CgroupSpec) UniqueDirs() []string {
 	var out []string
 	seen := map[string]bool{}
 	for _, k := range slices.Sorted(maps.Keys(s.Dirs)) {
@@ -149,23 +150,25 @@ func (s *cgroupSpec) dirs() []string {
 }
 
 // main is the directory whose cgroup.procs and memory files are read.
-func (s *cgroupSpec) main() string {
+func (s *CgroupSpec) main() string {
 	if s.V2 {
-		return s.Dirs[unifiedKey]
+		return s.Dirs[UnifiedKey]
 	}
 	return s.Dirs["memory"]
 }
 
-func (s *cgroupSpec) dir(controller string) string {
+// Dir is the directory of the given v1 controller (any controller: the one
+// directory of a v2 cgroup).
+func (s *CgroupSpec) Dir(controller string) string {
 	if s.V2 {
-		return s.Dirs[unifiedKey]
+		return s.Dirs[UnifiedKey]
 	}
 	return s.Dirs[controller]
 }
 
 // create makes the container's cgroup and applies its limits.
-func (s *cgroupSpec) create() error {
-	for _, d := range s.dirs() {
+func (s *CgroupSpec) create() error {
+	for _, d := range s.UniqueDirs() {
 		parent := filepath.Dir(d)
 		if err := os.MkdirAll(parent, 0o755); err != nil {
 			return fmt.Errorf("create cgroup %s: %w", parent, err)
@@ -179,18 +182,18 @@ func (s *cgroupSpec) create() error {
 			return fmt.Errorf("create cgroup %s: %w", d, err)
 		}
 	}
-	return s.applyLimits()
+	return s.ApplyLimits()
 }
 
-// applyLimits writes the spec's limits; zero means "not set".
-func (s *cgroupSpec) applyLimits() error {
+// ApplyLimits writes the spec's limits; zero means "not set".
+func (s *CgroupSpec) ApplyLimits() error {
 	var writes [][2]string // file, value
 	period := s.CPUPeriod
 	if period <= 0 {
 		period = 100000
 	}
 	if s.V2 {
-		d := s.dir(unifiedKey)
+		d := s.Dir(UnifiedKey)
 		if s.MemoryLimit > 0 {
 			writes = append(writes, [2]string{filepath.Join(d, "memory.max"), strconv.FormatInt(s.MemoryLimit, 10)})
 		}
@@ -201,10 +204,10 @@ func (s *cgroupSpec) applyLimits() error {
 			writes = append(writes, [2]string{filepath.Join(d, "cpu.weight"), strconv.FormatInt(sharesToWeight(s.CPUShares), 10)})
 		}
 	} else {
-		if d := s.dir("memory"); d != "" && s.MemoryLimit > 0 {
+		if d := s.Dir("memory"); d != "" && s.MemoryLimit > 0 {
 			writes = append(writes, [2]string{filepath.Join(d, "memory.limit_in_bytes"), strconv.FormatInt(s.MemoryLimit, 10)})
 		}
-		if d := s.dir("cpu"); d != "" {
+		if d := s.Dir("cpu"); d != "" {
 			if s.CPUQuota > 0 {
 				// The period first: the kernel checks the quota against it.
 				writes = append(writes,
@@ -232,8 +235,8 @@ func sharesToWeight(shares int64) int64 {
 }
 
 // join moves pid into the container's cgroup in every hierarchy.
-func (s *cgroupSpec) join(pid int) error {
-	for _, d := range s.dirs() {
+func (s *CgroupSpec) join(pid int) error {
+	for _, d := range s.UniqueDirs() {
 		if err := os.WriteFile(filepath.Join(d, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0o644); err != nil {
 			return fmt.Errorf("join cgroup %s: %w", d, err)
 		}
@@ -244,7 +247,7 @@ func (s *cgroupSpec) join(pid int) error {
 // joinThread moves thread tid (not its whole process) into the container's
 // cgroup in every v1 hierarchy (see startInCgroup), and returns how to move
 // it back to the cgroups it is in now.
-func (s *cgroupSpec) joinThread(tid int) (restore func() error, err error) {
+func (s *CgroupSpec) joinThread(tid int) (restore func() error, err error) {
 	own, err := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/cgroup", tid))
 	if err != nil {
 		return func() error { return nil }, fmt.Errorf("read own cgroups: %w", err)
@@ -277,7 +280,7 @@ func (s *cgroupSpec) joinThread(tid int) (restore func() error, err error) {
 		}
 		return errors.Join(errs...)
 	}
-	for _, d := range s.dirs() {
+	for _, d := range s.UniqueDirs() {
 		if err := os.WriteFile(filepath.Join(d, "tasks"), []byte(strconv.Itoa(tid)), 0o644); err != nil {
 			return restore, fmt.Errorf("join cgroup %s: %w", d, err)
 		}
@@ -289,7 +292,7 @@ func (s *cgroupSpec) joinThread(tid int) (restore func() error, err error) {
 // pids lists the processes in the cgroup; a missing cgroup has none. A
 // cgroup being removed (by its shim, once the container has exited) answers
 // ENODEV while it goes: it has none either.
-func (s *cgroupSpec) pids() ([]int, error) {
+func (s *CgroupSpec) pids() ([]int, error) {
 	data, err := os.ReadFile(filepath.Join(s.main(), "cgroup.procs"))
 	if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENODEV) {
 		return nil, nil
@@ -306,10 +309,10 @@ func (s *cgroupSpec) pids() ([]int, error) {
 	return pids, nil
 }
 
-// kill SIGKILLs every process in the cgroup and waits until it is empty or
+// Kill SIGKILLs every process in the cgroup and waits until it is empty or
 // the deadline passes. Rounds repeat because a process may fork while the
 // list is being read.
-func (s *cgroupSpec) kill(deadline time.Time) error {
+func (s *CgroupSpec) Kill(deadline time.Time) error {
 	if s.V2 {
 		// cgroup.kill (Linux 5.14+) kills atomically, forks included.
 		_ = os.WriteFile(filepath.Join(s.main(), "cgroup.kill"), []byte("1"), 0o644)
@@ -328,22 +331,24 @@ func (s *cgroupSpec) kill(deadline time.Time) error {
 		for _, pid := range pids {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
-		time.Sleep(pollInterval)
+		time.Sleep(PollInterval)
 	}
 }
 
-// remove deletes the cgroup directories. Right after its last process dies
+// Remove deletes the cgroup directories. Right after its last process dies
 // the kernel may still report the cgroup busy, so rmdir is retried until the
 // deadline.
-func (s *cgroupSpec) remove(deadline time.Time) error {
+func (s *CgroupSpec) Remove(deadline time.Time) error {
 	var errs []error
-	for _, d := range s.dirs() {
-		errs = append(errs, rmdirRetry(d, deadline))
+	for _, d := range s.UniqueDirs() {
+		errs = append(errs, RmdirRetry(d, deadline))
 	}
 	return errors.Join(errs...)
 }
 
-func rmdirRetry(dir string, deadline time.Time) error {
+// RmdirRetry removes the (cgroup) directory dir, retrying while the kernel
+// reports it busy until the deadline; a directory already gone is no error.
+func RmdirRetry(dir string, deadline time.Time) error {
 	for {
 		err := syscall.Rmdir(dir)
 		if err == nil || errors.Is(err, syscall.ENOENT) {
@@ -352,67 +357,68 @@ func rmdirRetry(dir string, deadline time.Time) error {
 		if !errors.Is(err, syscall.EBUSY) || time.Now().After(deadline) {
 			return fmt.Errorf("remove cgroup %s: %w", dir, err)
 		}
-		time.Sleep(pollInterval)
+		time.Sleep(PollInterval)
 	}
 }
 
 // oomKills is the number of processes the kernel's OOM killer has killed in
 // the cgroup so far.
-func (s *cgroupSpec) oomKills() (uint64, error) {
+func (s *CgroupSpec) oomKills() (uint64, error) {
 	file := "memory.oom_control" // v1 lists oom_kill here (Linux 4.13+)
 	if s.V2 {
 		file = "memory.events"
 	}
-	kv, err := readKeyValues(filepath.Join(s.dir("memory"), file))
+	kv, err := readKeyValues(filepath.Join(s.Dir("memory"), file))
 	if err != nil {
 		return 0, err
 	}
 	return kv["oom_kill"], nil
 }
 
-// cgroupUsage is what stats reports from a cgroup.
-type cgroupUsage struct {
-	cpuNanos   uint64
-	memory     uint64 // total charged memory
-	workingSet uint64 // memory minus inactive page cache, as the kubelet computes it
+// CgroupUsage is what stats reports from a cgroup.
+type CgroupUsage struct {
+	CPUNanos   uint64
+	Memory     uint64 // total charged memory
+	WorkingSet uint64 // memory minus inactive page cache, as the kubelet computes it
 }
 
-func (s *cgroupSpec) usage() (cgroupUsage, error) {
-	var u cgroupUsage
+// Usage reads the cgroup's CPU and memory figures.
+func (s *CgroupSpec) Usage() (CgroupUsage, error) {
+	var u CgroupUsage
 	if s.V2 {
-		d := s.dir(unifiedKey)
+		d := s.Dir(UnifiedKey)
 		cpu, err := readKeyValues(filepath.Join(d, "cpu.stat"))
 		if err != nil {
 			return u, err
 		}
-		u.cpuNanos = cpu["usage_usec"] * 1000
-		if u.memory, err = readUint(filepath.Join(d, "memory.current")); err != nil {
+		u.CPUNanos = cpu["usage_usec"] * 1000
+		if u.Memory, err = readUint(filepath.Join(d, "memory.current")); err != nil {
 			return u, err
 		}
 		mem, err := readKeyValues(filepath.Join(d, "memory.stat"))
 		if err != nil {
 			return u, err
 		}
-		u.workingSet = u.memory - min(u.memory, mem["inactive_file"])
+		u.WorkingSet = u.Memory - min(u.Memory, mem["inactive_file"])
 		return u, nil
 	}
-	if d := s.dir("cpuacct"); d != "" {
+	if d := s.Dir("cpuacct"); d != "" {
 		v, err := readUint(filepath.Join(d, "cpuacct.usage"))
 		if err != nil {
 			return u, err
 		}
-		u.cpuNanos = v
+		u.CPUNanos = v
 	}
-	d := s.dir("memory")
+	d := s.Dir("memory")
 	var err error
-	if u.memory, err = readUint(filepath.Join(d, "memory.usage_in_bytes")); err != nil {
+	if u.Memory, err = readUint(filepath.Join(d, "memory.usage_in_bytes")); err != nil {
 		return u, err
 	}
 	mem, err := readKeyValues(filepath.Join(d, "memory.stat"))
 	if err != nil {
 		return u, err
 	}
-	u.workingSet = u.memory - min(u.memory, mem["total_inactive_file"])
+	u.WorkingSet = u.Memory - min(u.Memory, mem["total_inactive_file"])
 	return u, nil
 }
 

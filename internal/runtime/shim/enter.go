@@ -1,4 +1,4 @@
-package process
+package shim
 
 import (
 	"fmt"
@@ -39,7 +39,7 @@ func enterAndExec(dir string, nsPID int, argv []string) error {
 			return err
 		}
 	}
-	path, err := lookPath(argv[0], envValue(p.Env, "PATH"))
+	path, err := lookPath(argv[0], EnvValue(p.Env, "PATH"))
 	if err != nil {
 		return err
 	}
@@ -86,10 +86,10 @@ func joinMountNamespace(pid int) error {
 // bindMounts makes each host path visible at its container path. Pods share
 // the host's filesystem on this runtime, so a missing container path is
 // created on the host (empty, as a mount point).
-func bindMounts(mounts []mountSpec) error {
+func bindMounts(mounts []MountSpec) error {
 	// Parents before children, so a mount inside another mount is not hidden.
 	sorted := slices.Clone(mounts)
-	slices.SortStableFunc(sorted, func(a, b mountSpec) int {
+	slices.SortStableFunc(sorted, func(a, b MountSpec) int {
 		return strings.Count(filepath.Clean(a.Destination), "/") - strings.Count(filepath.Clean(b.Destination), "/")
 	})
 	for _, m := range sorted {
@@ -100,7 +100,7 @@ func bindMounts(mounts []mountSpec) error {
 	return nil
 }
 
-func bindMount(m mountSpec) error {
+func bindMount(m MountSpec) error {
 	st, err := os.Stat(m.Source)
 	if err != nil {
 		return err
@@ -148,7 +148,7 @@ func lookPath(name, path string) (string, error) {
 
 // setUser switches to the container's user. Without root only the agent's
 // own identity is possible.
-func setUser(u *userSpec) error {
+func setUser(u *UserSpec) error {
 	if u == nil {
 		return nil
 	}
@@ -175,7 +175,7 @@ func setUser(u *userSpec) error {
 
 // checkUser refuses a user the shim cannot become: without root, only the
 // agent's own identity is possible.
-func checkUser(u *userSpec) error {
+func checkUser(u *UserSpec) error {
 	if os.Geteuid() != 0 && (int(u.UID) != os.Getuid() || int(u.GID) != os.Getgid()) {
 		return fmt.Errorf("running as uid %d gid %d needs the agent to run as root", u.UID, u.GID)
 	}

@@ -1,8 +1,6 @@
-package process
+package shim
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,18 +23,18 @@ import (
 // Containers live in a flat directory rather than under their sandbox so a
 // container ID alone finds its state.
 const (
-	sandboxesDir  = "sandboxes"
-	containersDir = "containers"
-	sandboxFile   = "sandbox.json"
-	containerFile = "container.json"
-	shimFile      = "shim.json"
-	startedFile   = "started.json"
-	exitFile      = "exit.json"
-	shimLogFile   = "shim.log"
+	SandboxesDir  = "sandboxes"
+	ContainersDir = "containers"
+	SandboxFile   = "sandbox.json"
+	ContainerFile = "container.json"
+	ShimFile      = "shim.json"
+	StartedFile   = "started.json"
+	ExitFile      = "exit.json"
+	ShimLogFile   = "shim.log"
 )
 
-// sandboxRecord is sandbox.json.
-type sandboxRecord struct {
+// SandboxRecord is sandbox.json.
+type SandboxRecord struct {
 	ID             string          `json:"id"`
 	CreatedAt      int64           `json:"createdAt"`
 	Ready          bool            `json:"ready"`
@@ -44,77 +42,71 @@ type sandboxRecord struct {
 	Config         json.RawMessage `json:"config"` // protojson PodSandboxConfig
 }
 
-// containerRecord is container.json. Config is kept only to echo metadata,
+// ContainerRecord is container.json. Config is kept only to echo metadata,
 // labels and annotations back; the shim reads nothing but the derived fields,
 // so it does not need to understand CRI.
-type containerRecord struct {
+type ContainerRecord struct {
 	ID          string          `json:"id"`
 	SandboxID   string          `json:"sandboxId"`
 	CreatedAt   int64           `json:"createdAt"`
 	Image       string          `json:"image"`
 	LogPath     string          `json:"logPath"`
 	ShimCommand []string        `json:"shimCommand"`
-	Process     processSpec     `json:"process"`
-	Cgroup      *cgroupSpec     `json:"cgroup,omitempty"`
+	Process     ProcessSpec     `json:"process"`
+	Cgroup      *CgroupSpec     `json:"cgroup,omitempty"`
 	Config      json.RawMessage `json:"config"` // protojson ContainerConfig
 }
 
-// processSpec is what the shim needs to start the container process.
-type processSpec struct {
+// ProcessSpec is what the shim needs to start the container process.
+type ProcessSpec struct {
 	Args   []string    `json:"args"`
 	Env    []string    `json:"env"`
 	Cwd    string      `json:"cwd"`
-	User   *userSpec   `json:"user,omitempty"`
-	Mounts []mountSpec `json:"mounts,omitempty"`
-	Stdin  bool        `json:"stdin,omitempty"` // reads the stdin FIFO (stream_attach.go)
+	User   *UserSpec   `json:"user,omitempty"`
+	Mounts []MountSpec `json:"mounts,omitempty"`
+	Stdin  bool        `json:"stdin,omitempty"` // reads the stdin FIFO (stdin.go)
 	// StdinOnce: the first attach's end of input is the container's.
 	StdinOnce bool `json:"stdinOnce,omitempty"`
 }
 
-type userSpec struct {
+// UserSpec is the identity the container process runs as.
+type UserSpec struct {
 	UID    uint32   `json:"uid"`
 	GID    uint32   `json:"gid"`
 	Groups []uint32 `json:"groups,omitempty"`
 }
 
-type mountSpec struct {
+// MountSpec is a bind mount of a host path into the container.
+type MountSpec struct {
 	Source      string `json:"source"`
 	Destination string `json:"destination"`
 	ReadOnly    bool   `json:"readOnly,omitempty"`
 }
 
-// procRef names a process by pid and kernel start time, so that a recycled
+// ProcRef names a process by pid and kernel start time, so that a recycled
 // pid is never mistaken for the process we started.
-type procRef struct {
+type ProcRef struct {
 	PID   int    `json:"pid"`
 	Start uint64 `json:"start"` // /proc/<pid>/stat starttime, clock ticks since boot
 }
 
-// startedRecord is started.json.
-type startedRecord struct {
-	procRef
+// StartedRecord is started.json.
+type StartedRecord struct {
+	ProcRef
 	StartedAt int64 `json:"startedAt"`
 }
 
-// exitRecord is exit.json.
-type exitRecord struct {
+// ExitRecord is exit.json.
+type ExitRecord struct {
 	ExitCode   int32  `json:"exitCode"`
 	Reason     string `json:"reason"`
 	Message    string `json:"message,omitempty"`
 	FinishedAt int64  `json:"finishedAt"`
 }
 
-func newID() (string, error) {
-	b := make([]byte, 16)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("generate id: %w", err)
-	}
-	return hex.EncodeToString(b), nil
-}
-
-// writeJSON replaces path atomically so readers (the runtime, a restarted
+// WriteJSON replaces path atomically so readers (the runtime, a restarted
 // agent, Reset) never see a half-written file.
-func writeJSON(path string, v any) error {
+func WriteJSON(path string, v any) error {
 	tmp, err := marshalTemp(path, v)
 	if err != nil {
 		return err
@@ -126,10 +118,10 @@ func writeJSON(path string, v any) error {
 	return nil
 }
 
-// createJSON writes path only if it does not exist yet (link fails on an
+// CreateJSON writes path only if it does not exist yet (link fails on an
 // existing name), so two writers racing to record an exit cannot overwrite
 // each other. It reports whether this call created the file.
-func createJSON(path string, v any) (bool, error) {
+func CreateJSON(path string, v any) (bool, error) {
 	tmp, err := marshalTemp(path, v)
 	if err != nil {
 		return false, err
@@ -162,9 +154,9 @@ func marshalTemp(path string, v any) (string, error) {
 	return f.Name(), nil
 }
 
-// readJSON decodes path into v; a missing file is reported with an error
+// ReadJSON decodes path into v; a missing file is reported with an error
 // that matches os.ErrNotExist.
-func readJSON(path string, v any) error {
+func ReadJSON(path string, v any) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return err
@@ -175,9 +167,9 @@ func readJSON(path string, v any) error {
 	return nil
 }
 
-// readOptionalJSON is readJSON that reports a missing file as (false, nil).
-func readOptionalJSON(path string, v any) (bool, error) {
-	err := readJSON(path, v)
+// ReadOptionalJSON is ReadJSON that reports a missing file as (false, nil).
+func ReadOptionalJSON(path string, v any) (bool, error) {
+	err := ReadJSON(path, v)
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil
 	}
@@ -187,7 +179,7 @@ func readOptionalJSON(path string, v any) (bool, error) {
 // procStat returns a process's start time and whether it is a zombie, from
 // /proc/<pid>/stat.
 func procStat(pid int) (start uint64, zombie bool, err error) {
-	fields, err := procStatFields(pid)
+	fields, err := ProcStatFields(pid)
 	if err != nil {
 		return 0, false, err
 	}
@@ -198,10 +190,10 @@ func procStat(pid int) (start uint64, zombie bool, err error) {
 	return start, fields[0] == "Z", nil
 }
 
-// procStatFields returns the fields of /proc/<pid>/stat after the command
+// ProcStatFields returns the fields of /proc/<pid>/stat after the command
 // name, so fields[0] is the state (field 3 in proc(5)) and fields[n] is
 // field n+3.
-func procStatFields(pid int) ([]string, error) {
+func ProcStatFields(pid int) ([]string, error) {
 	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return nil, err
@@ -221,26 +213,27 @@ func procStatFields(pid int) ([]string, error) {
 }
 
 // selfRef names the calling process.
-func selfRef() (procRef, error) {
+func selfRef() (ProcRef, error) {
 	pid := os.Getpid()
 	start, _, err := procStat(pid)
 	if err != nil {
-		return procRef{}, err
+		return ProcRef{}, err
 	}
-	return procRef{PID: pid, Start: start}, nil
+	return ProcRef{PID: pid, Start: start}, nil
 }
 
-func refOf(pid int) (procRef, error) {
+// RefOf names process pid.
+func RefOf(pid int) (ProcRef, error) {
 	start, _, err := procStat(pid)
 	if err != nil {
-		return procRef{}, err
+		return ProcRef{}, err
 	}
-	return procRef{PID: pid, Start: start}, nil
+	return ProcRef{PID: pid, Start: start}, nil
 }
 
-// alive reports whether the referenced process still runs. A zombie counts
+// Alive reports whether the referenced process still runs. A zombie counts
 // as gone: it has exited and only waits to be reaped.
-func (p procRef) alive() bool {
+func (p ProcRef) Alive() bool {
 	if p.PID <= 0 {
 		return false
 	}

@@ -1,4 +1,11 @@
-package process
+// Package shim is the process runtime's per-container supervisor, the
+// process that `skiff shim` and the skiff-shim binary run, together with the
+// on-disk records (container.json, started.json, exit.json, ...) and cgroup
+// layout it shares with the process runtime (internal/runtime/process). The
+// two sides agree through these files alone. The package is kept free of
+// gRPC, protobuf and CRI, so that the shim binary, which every container
+// start executes twice, starts in about a millisecond.
+package shim
 
 import (
 	"errors"
@@ -42,15 +49,20 @@ import (
 // execve on their fd 3, which is close-on-exec, so EOF without a message
 // means execve succeeded.
 const (
-	readyOK = "ok"
+	// ReadyOK is what "start" writes on fd 3 once the container runs.
+	ReadyOK = "ok"
 
 	// drainTimeout bounds the wait for a container's output pipes after it
 	// exited: a process that escaped the container (a new session without a
 	// cgroup) could hold them open forever.
 	drainTimeout = 5 * time.Second
 
-	// cleanupTimeout bounds waits for killed processes and busy cgroups.
-	cleanupTimeout = 10 * time.Second
+	// CleanupTimeout bounds waits for killed processes and busy cgroups.
+	CleanupTimeout = 10 * time.Second
+
+	// PollInterval paces waits on things that give no notification: another
+	// process's exit, files written by a shim, a cgroup emptying.
+	PollInterval = 10 * time.Millisecond
 )
 
 // ShimMain is the entry point of the `skiff shim` subcommand; args are the
@@ -110,9 +122,9 @@ func shimStart(dir string) error {
 	defer signal.Stop(reopen)
 	s, err := startContainer(dir)
 	if err != nil {
-		if _, statErr := os.Stat(filepath.Join(dir, exitFile)); errors.Is(statErr, os.ErrNotExist) {
+		if _, statErr := os.Stat(filepath.Join(dir, ExitFile)); errors.Is(statErr, os.ErrNotExist) {
 			// Recorded as containerd does, so the agent sees why it did not run.
-			_ = writeJSON(filepath.Join(dir, exitFile), exitRecord{
+			_ = WriteJSON(filepath.Join(dir, ExitFile), ExitRecord{
 				ExitCode: 128, Reason: "StartError", Message: err.Error(), FinishedAt: time.Now().UnixNano()})
 		}
 		fmt.Fprint(ready, err.Error())
@@ -120,21 +132,21 @@ func shimStart(dir string) error {
 		return err
 	}
 	// The agent may be gone by now; the shim goes on regardless.
-	fmt.Fprint(ready, readyOK)
+	fmt.Fprint(ready, ReadyOK)
 	ready.Close()
-	// A shim lives as long as its container, one per container: give back
-	// what the binary's package initialisation allocated and keep the heap
-	// small, so each costs a few MB rather than tens. Done once the
-	// container runs, off the path of its start-up.
+	// A shim lives as long as its container, one per container: keep the
+	// heap small, so each costs about a MB. Done once the container runs,
+	// off the path of its start-up. This package's initialisation allocates
+	// little, so there is nothing to give back with debug.FreeOSMemory
+	// (whose forced GC showed up in profiles of many pods starting at once).
 	debug.SetGCPercent(25)
-	debug.FreeOSMemory()
 	return s.supervise(reopen)
 }
 
 // supervisor is the shim's view of a running container.
 type supervisor struct {
 	dir       string
-	rec       *containerRecord
+	rec       *ContainerRecord
 	cmd       *exec.Cmd
 	log       *criLog
 	stdout    *os.File
@@ -148,14 +160,14 @@ func startContainer(dir string) (*supervisor, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := writeJSON(filepath.Join(dir, shimFile), self); err != nil {
+	if err := WriteJSON(filepath.Join(dir, ShimFile), self); err != nil {
 		return nil, err
 	}
 	rec, err := readContainerRecord(dir)
 	if err != nil {
 		return nil, err
 	}
-	for _, f := range []string{startedFile, exitFile} {
+	for _, f := range []string{StartedFile, ExitFile} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
 			return nil, fmt.Errorf("container %s was already started", rec.ID)
 		}
@@ -178,7 +190,7 @@ func startContainer(dir string) (*supervisor, error) {
 	if err := s.startInit(); err != nil {
 		s.log.close()
 		if rec.Cgroup != nil {
-			_ = rec.Cgroup.remove(time.Now().Add(cleanupTimeout))
+			_ = rec.Cgroup.Remove(time.Now().Add(CleanupTimeout))
 		}
 		return nil, err
 	}
@@ -197,7 +209,7 @@ func (s *supervisor) startInit() error {
 		}
 		pipes[i], pipes[i+1] = r, w
 	}
-	stdin, err := containerStdin(s.dir, s.rec) // see stream_attach.go
+	stdin, err := containerStdin(s.dir, s.rec) // see stdin.go
 	if err != nil {
 		closeAll(pipes[:]...)
 		return err
@@ -219,9 +231,9 @@ func (s *supervisor) startInit() error {
 	startedAt := time.Now()
 	// Not yet waited for, so even a process that already exited is a
 	// zombie with a readable start time.
-	ref, err := refOf(cmd.Process.Pid)
+	ref, err := RefOf(cmd.Process.Pid)
 	if err == nil {
-		err = writeJSON(filepath.Join(s.dir, startedFile), startedRecord{procRef: ref, StartedAt: startedAt.UnixNano()})
+		err = WriteJSON(filepath.Join(s.dir, StartedFile), StartedRecord{ProcRef: ref, StartedAt: startedAt.UnixNano()})
 	}
 	if err != nil {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
@@ -238,7 +250,7 @@ func (s *supervisor) startInit() error {
 // needed (bind mounts, which need init's private mount namespace) or done
 // by the fork itself (user, working directory, a cgroup v1 joined by the
 // forking thread; a v2 cgroup is left to init).
-func startsDirectly(rec *containerRecord) bool {
+func startsDirectly(rec *ContainerRecord) bool {
 	return !useMountNamespace(rec) && (rec.Cgroup == nil || !rec.Cgroup.V2 || os.Geteuid() != 0)
 }
 
@@ -246,7 +258,7 @@ func startsDirectly(rec *containerRecord) bool {
 // init's would.
 func (s *supervisor) startDirectly(stdout, stderr, stdin *os.File) (*exec.Cmd, error) {
 	p := s.rec.Process
-	path, err := lookPath(p.Args[0], envValue(p.Env, "PATH"))
+	path, err := lookPath(p.Args[0], EnvValue(p.Env, "PATH"))
 	if err != nil {
 		return nil, err
 	}
@@ -288,7 +300,7 @@ func (s *supervisor) startDirectly(stdout, stderr, stdin *os.File) (*exec.Cmd, e
 // inherits the cgroups of the thread that forks it: so a locked thread
 // joins cg, forks, and goes back where it was, so that the shim never
 // counts among the container's processes, which a stop kills.
-func startInCgroup(cmd *exec.Cmd, cg *cgroupSpec) error {
+func startInCgroup(cmd *exec.Cmd, cg *CgroupSpec) error {
 	runtime.LockOSThread()
 	restore, err := cg.joinThread(unix.Gettid())
 	if err == nil {
@@ -363,7 +375,7 @@ func (s *supervisor) supervise(reopen <-chan os.Signal) error {
 
 	_ = s.cmd.Wait()
 	finished := time.Now()
-	code := exitCode(s.cmd.ProcessState)
+	code := ExitCode(s.cmd.ProcessState)
 	pid := s.cmd.Process.Pid
 
 	// The container ends with its main process, as it would with a pid
@@ -371,7 +383,7 @@ func (s *supervisor) supervise(reopen <-chan os.Signal) error {
 	_ = syscall.Kill(-pid, syscall.SIGKILL)
 	var errs []error
 	if cg := s.rec.Cgroup; cg != nil {
-		errs = append(errs, cg.kill(time.Now().Add(cleanupTimeout)))
+		errs = append(errs, cg.Kill(time.Now().Add(CleanupTimeout)))
 	}
 	drained := make(chan struct{})
 	go func() { copiers.Wait(); close(drained) }()
@@ -386,7 +398,7 @@ func (s *supervisor) supervise(reopen <-chan os.Signal) error {
 	close(stopReopen)
 	reopener.Wait()
 
-	exit := exitRecord{ExitCode: code, Reason: "Completed", FinishedAt: finished.UnixNano()}
+	exit := ExitRecord{ExitCode: code, Reason: "Completed", FinishedAt: finished.UnixNano()}
 	if code != 0 {
 		exit.Reason = "Error"
 	}
@@ -395,16 +407,16 @@ func (s *supervisor) supervise(reopen <-chan os.Signal) error {
 			exit.ExitCode, exit.Reason = 137, "OOMKilled"
 		}
 	}
-	errs = append(errs, writeJSON(filepath.Join(s.dir, exitFile), exit), s.log.close())
+	errs = append(errs, WriteJSON(filepath.Join(s.dir, ExitFile), exit), s.log.close())
 	if cg := s.rec.Cgroup; cg != nil {
-		errs = append(errs, cg.remove(time.Now().Add(cleanupTimeout)))
+		errs = append(errs, cg.Remove(time.Now().Add(CleanupTimeout)))
 	}
 	return errors.Join(errs...)
 }
 
-// exitCode follows the shell convention the kubelet expects: the exit
+// ExitCode follows the shell convention the kubelet expects: the exit
 // status, or 128+signal for a process killed by a signal.
-func exitCode(ps *os.ProcessState) int32 {
+func ExitCode(ps *os.ProcessState) int32 {
 	ws, ok := ps.Sys().(syscall.WaitStatus)
 	if !ok {
 		return int32(ps.ExitCode())
@@ -416,19 +428,19 @@ func exitCode(ps *os.ProcessState) int32 {
 }
 
 func shimExec(dir string, argv []string) error {
-	var st startedRecord
-	if err := readJSON(filepath.Join(dir, startedFile), &st); err != nil {
+	var st StartedRecord
+	if err := ReadJSON(filepath.Join(dir, StartedFile), &st); err != nil {
 		return fmt.Errorf("container is not running: %w", err)
 	}
-	if !st.alive() {
+	if !st.Alive() {
 		return errors.New("container is not running")
 	}
 	return enterAndExec(dir, st.PID, argv)
 }
 
-func readContainerRecord(dir string) (*containerRecord, error) {
-	var rec containerRecord
-	if err := readJSON(filepath.Join(dir, containerFile), &rec); err != nil {
+func readContainerRecord(dir string) (*ContainerRecord, error) {
+	var rec ContainerRecord
+	if err := ReadJSON(filepath.Join(dir, ContainerFile), &rec); err != nil {
 		return nil, fmt.Errorf("read container spec: %w", err)
 	}
 	if len(rec.ShimCommand) == 0 || len(rec.Process.Args) == 0 {
@@ -439,7 +451,7 @@ func readContainerRecord(dir string) (*containerRecord, error) {
 
 // useMountNamespace says whether the container gets a private mount
 // namespace: only root can make one, and only bind mounts need one.
-func useMountNamespace(rec *containerRecord) bool {
+func useMountNamespace(rec *ContainerRecord) bool {
 	return os.Geteuid() == 0 && len(rec.Process.Mounts) > 0
 }
 
@@ -462,9 +474,9 @@ func closeAll(files ...*os.File) {
 	}
 }
 
-// envValue is the value of key in a KEY=VALUE list; the last one wins, as
+// EnvValue is the value of key in a KEY=VALUE list; the last one wins, as
 // in execve's callers.
-func envValue(env []string, key string) string {
+func EnvValue(env []string, key string) string {
 	v := ""
 	for _, kv := range env {
 		if k, val, ok := strings.Cut(kv, "="); ok && k == key {
