@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -66,7 +65,7 @@ func newAgentCommand() *cobra.Command {
 			if serverURL == "" || token == "" {
 				return fmt.Errorf("--server and --token are required (the token is in the server's <data-dir>/token)")
 			}
-			slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+			setupLogging()
 			cfg, ca, err := agent.JoinConfig(serverURL, token)
 			if err != nil {
 				return err

@@ -167,6 +167,9 @@ func (w *podWorker) sync(ctx context.Context) (time.Duration, bool) {
 	}
 	next, err := w.reconcile(ctx, pod)
 	if err != nil {
+		if ctx.Err() != nil {
+			return 0, true // the agent is stopping: not a failure of the pod
+		}
 		w.a.log.Warn("sync pod", "pod", pod.Namespace+"/"+pod.Name, "err", err)
 		return 2 * time.Second, false
 	}
