@@ -25,11 +25,16 @@ type containerView struct {
 
 const runtimeScheme = "process://"
 
+// apiTime is t as the API stores it: whole seconds (RFC 3339). Status built
+// from finer times would never equal what the agent reads back, and every
+// sync would write it again (the kubelet normalises the same way).
+func apiTime(t time.Time) metav1.Time { return metav1.NewTime(t).Rfc3339Copy() }
+
 func nanoTime(ns int64) metav1.Time {
 	if ns == 0 {
 		return metav1.Time{}
 	}
-	return metav1.NewTime(time.Unix(0, ns))
+	return apiTime(time.Unix(0, ns))
 }
 
 func terminatedState(s *runtimeapi.ContainerStatus) *corev1.ContainerStateTerminated {
@@ -137,7 +142,7 @@ func setCondition(conds []corev1.PodCondition, t corev1.PodConditionType, ok boo
 // podStatus computes a pod's status from its containers' views.
 func podStatus(pod *corev1.Pod, sandboxReady bool, inits, apps []containerView, nodeIP string, now time.Time) corev1.PodStatus {
 	st := *pod.Status.DeepCopy()
-	mnow := metav1.NewTime(now)
+	mnow := apiTime(now)
 	initDone, initFailed := true, false
 	st.InitContainerStatuses = st.InitContainerStatuses[:0]
 	for _, v := range inits {
