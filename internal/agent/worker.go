@@ -275,8 +275,19 @@ func (w *podWorker) reconcile(ctx context.Context, pod *corev1.Pod) (time.Durati
 	}
 	w.a.probes.forget(pod.UID, runningIDs)
 	status := podStatus(pod, sb != nil, inits, apps, w.a.ip, now)
-	if err := w.a.postPodStatus(ctx, pod, status); err != nil {
+	posted, err := w.a.postPodStatus(ctx, pod, status)
+	if err != nil {
 		return 0, err
+	}
+	if posted != nil {
+		// Until the informer brings it, the next sync (a runtime change
+		// pokes one at once) would compare against, and write from, the
+		// pod before this write: a needless 409.
+		w.mu.Lock()
+		if w.pod == pod {
+			w.pod = posted
+		}
+		w.mu.Unlock()
 	}
 	return next, nil
 }
@@ -452,23 +463,22 @@ func (w *podWorker) sandboxConfig(pod *corev1.Pod) *runtimeapi.PodSandboxConfig 
 	}
 }
 
-// postPodStatus writes status when it changed.
-func (a *Agent) postPodStatus(ctx context.Context, pod *corev1.Pod, status corev1.PodStatus) error {
+// postPodStatus writes status when it changed, and returns the pod the
+// server stored (nil when nothing was written).
+func (a *Agent) postPodStatus(ctx context.Context, pod *corev1.Pod, status corev1.PodStatus) (*corev1.Pod, error) {
 	if apiequality.Semantic.DeepEqual(pod.Status, status) {
-		return nil
+		return nil, nil
 	}
 	p := pod.DeepCopy()
 	p.Status = status
-	_, err := a.client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
-	if err == nil {
+	out, err := a.client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
+	switch {
+	case err == nil:
 		a.metrics.posted(pod.UID, status.Phase)
+		return out, nil
+	case apierrors.IsConflict(err), apierrors.IsNotFound(err):
+		// The informer will bring the newer pod (or its deletion) and another sync.
+		return nil, nil
 	}
-	if apierrors.IsConflict(err) {
-		// The informer will bring the newer pod and another sync.
-		return nil
-	}
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	return err
+	return nil, err
 }
