@@ -12,6 +12,7 @@ import (
 	"k8s.io/kubectl/pkg/cmd/plugin"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
+	_ "github.com/skiff-sh/skiff/internal/kubectli18n" // before kubectl's packages initialise
 	"github.com/skiff-sh/skiff/internal/server"
 )
 
