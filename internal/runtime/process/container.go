@@ -33,7 +33,9 @@ import (
 const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 // container is one container's record. Its state is not kept in memory: the
-// shim writes it to files, which observe reads.
+// shim writes it to files, which observe reads. Only what those files can no
+// longer change is remembered: the started record once it names a process,
+// and the exit record once written (each is written once per container).
 type container struct {
 	dir    string
 	rec    shim.ContainerRecord        // immutable
@@ -41,6 +43,9 @@ type container struct {
 
 	ops     sync.Mutex // serialises start, stop and remove
 	removed bool       // guarded by ops
+
+	mu    sync.Mutex
+	final observed // guarded by mu: the started record once PID != 0; all of it once exited
 }
 
 func loadContainer(dir string) (*container, error) {
@@ -62,10 +67,33 @@ type observed struct {
 }
 
 func (c *container) observe() (observed, error) {
-	o := observed{state: runtimeapi.ContainerState_CONTAINER_CREATED}
+	c.mu.Lock()
+	final := c.final
+	c.mu.Unlock()
+	if final.state == runtimeapi.ContainerState_CONTAINER_EXITED {
+		return final, nil
+	}
+	o, err := c.read(final.started)
+	if err == nil && (o.state == runtimeapi.ContainerState_CONTAINER_EXITED || o.started.PID != 0) {
+		c.mu.Lock()
+		c.final = o
+		if o.state != runtimeapi.ContainerState_CONTAINER_EXITED {
+			c.final.state = runtimeapi.ContainerState_CONTAINER_CREATED // only the started record is final yet
+		}
+		c.mu.Unlock()
+	}
+	return o, err
+}
+
+// read reads the container's state from its files; started, when it names a
+// process, is the started record already read.
+func (c *container) read(started shim.StartedRecord) (observed, error) {
+	o := observed{state: runtimeapi.ContainerState_CONTAINER_CREATED, started: started}
 	exitPath := filepath.Join(c.dir, shim.ExitFile)
-	if _, err := shim.ReadOptionalJSON(filepath.Join(c.dir, shim.StartedFile), &o.started); err != nil {
-		return o, err
+	if o.started.PID == 0 {
+		if _, err := shim.ReadOptionalJSON(filepath.Join(c.dir, shim.StartedFile), &o.started); err != nil {
+			return o, err
+		}
 	}
 	if ok, err := shim.ReadOptionalJSON(exitPath, &o.exit); ok || err != nil {
 		o.state = runtimeapi.ContainerState_CONTAINER_EXITED
