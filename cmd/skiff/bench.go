@@ -77,6 +77,7 @@ func newBenchCommand() *cobra.Command {
 		},
 	}
 	pods.Flags().IntVar(&po.Pods, "pods", 100, "pods to create at once")
+	pods.Flags().DurationVar(&po.Idle, "idle", 10*time.Second, "then measure the agent's CPU this long with the pods running (0: skip)")
 	pods.Flags().BoolVar(&po.JSON, "json", false, "print one JSON object")
 	var ro bench.RolloutOptions
 	rollout := &cobra.Command{

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -22,6 +23,8 @@ import (
 // PodsOptions configure `skiff bench pods`.
 type PodsOptions struct {
 	Pods int
+	// Idle is how long to measure the agent's CPU once every pod runs (0: not at all).
+	Idle time.Duration
 	JSON bool
 }
 
@@ -36,6 +39,9 @@ type PodsResult struct {
 	AgentRSSMB     float64 `json:"agent_rss_mb"`
 	// ShimsAnonMB is the private memory of the pods' shims, one per container.
 	ShimsAnonMB float64 `json:"shims_anon_mb"`
+	// AgentIdleMillicores is the agent's CPU per second with the pods running
+	// and nothing changing (its relist, syncs, lease and status).
+	AgentIdleMillicores float64 `json:"agent_idle_millicores,omitempty"`
 }
 
 // procMB reads a field such as VmRSS or RssAnon of /proc/<pid>/status in MB.
@@ -138,11 +144,34 @@ func RunPods(ctx context.Context, o PodsOptions, out io.Writer) (*PodsResult, er
 			res.ShimsAnonMB += procMB(pid, "RssAnon")
 		}
 	}
+	if o.Idle > 0 {
+		pid := c.agent.Process.Pid
+		cpu0, err := cpuSeconds(pid)
+		t0 := time.Now()
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(o.Idle):
+		}
+		cpu1, err1 := cpuSeconds(pid)
+		if err = errors.Join(err, err1); err != nil {
+			return nil, err
+		}
+		res.AgentIdleMillicores = (cpu1 - cpu0) / time.Since(t0).Seconds() * 1000
+	}
 	if o.JSON {
 		return res, json.NewEncoder(out).Encode(res)
 	}
-	fmt.Fprintf(out, "%-16s %10s\n", "METRIC", "VALUE")
-	fmt.Fprintf(out, "%-16s %10d\n%-16s %10.1f\n%-16s %10.1f\n%-16s %10.1f\n%-16s %10.1f\n", "pods", res.Pods,
-		"startup_p50_ms", res.StartupP50Ms, "startup_p99_ms", res.StartupP99Ms, "agent_rss_mb", res.AgentRSSMB, "shims_anon_mb", res.ShimsAnonMB)
+	fmt.Fprintf(out, "%-22s %10s\n%-22s %10d\n", "METRIC", "VALUE", "pods", res.Pods)
+	for _, row := range []struct {
+		k string
+		v float64
+	}{
+		{"startup_p50_ms", res.StartupP50Ms}, {"startup_p99_ms", res.StartupP99Ms},
+		{"scheduled_p50_ms", res.ScheduledP50Ms}, {"scheduled_p99_ms", res.ScheduledP99Ms},
+		{"agent_rss_mb", res.AgentRSSMB}, {"shims_anon_mb", res.ShimsAnonMB}, {"agent_idle_millicores", res.AgentIdleMillicores},
+	} {
+		fmt.Fprintf(out, "%-22s %10.1f\n", row.k, row.v)
+	}
 	return res, nil
 }

@@ -16,6 +16,7 @@ func TestBenchCommandsReport(t *testing.T) {
 	}{
 		{[]string{"rollout", "--replicas", "4"}, []string{"create_s", "rollout_s", "server_rss_mb", "agent_rss_mb"}},
 		{[]string{"idle", "--duration", "2s"}, []string{"ready_s", "server_rss_mb"}},
+		{[]string{"pods", "--pods", "5", "--idle", "1s"}, []string{"startup_p99_ms", "agent_rss_mb", "shims_anon_mb"}},
 	} {
 		out, err := exec.Command(skiffBin, append([]string{"bench"}, append(tc.args, "--json")...)...).Output()
 		if err != nil {
