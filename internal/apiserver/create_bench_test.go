@@ -154,7 +154,9 @@ func BenchmarkUpdateConfigMap(b *testing.B) {
 	cfg.QPS, cfg.Burst = -1, 0
 	client := kubernetes.NewForConfigOrDie(&cfg)
 	ctx := context.Background()
-	const writers = 32
+	// 32 writers, or one per goroutine RunParallel starts if that is more.
+	parallelism := max(1, 32/runtime.GOMAXPROCS(0))
+	writers := parallelism * runtime.GOMAXPROCS(0)
 	cms := make(chan *corev1.ConfigMap, writers)
 	for i := range writers {
 		cm, err := client.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{
@@ -165,7 +167,7 @@ func BenchmarkUpdateConfigMap(b *testing.B) {
 		}
 		cms <- cm
 	}
-	b.SetParallelism(max(1, writers/runtime.GOMAXPROCS(0)))
+	b.SetParallelism(parallelism)
 	cpu0 := cpuTime()
 	b.ResetTimer()
 	defer func() {

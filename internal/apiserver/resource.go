@@ -96,10 +96,15 @@ func stackSink(b []byte) { b[0] = 1 }
 
 func (h *resourceHandler) key(req *request) string { return h.store.Key(req.namespace, req.name) }
 
+// preallocBodyBytes bounds the buffer readBody allocates up front.
+const preallocBodyBytes = 64 << 10
+
 func readBody(r *http.Request) ([]byte, error) {
-	if n := r.ContentLength; n >= 0 && n <= maxBodyBytes {
+	if n := r.ContentLength; n >= 0 && n <= preallocBodyBytes {
 		// One buffer of the announced size (net/http holds the client to
 		// it); io.ReadAll would grow one from 512 bytes, copying each time.
+		// Only for small bodies: a slow client must not pin megabytes it
+		// has merely announced.
 		body := make([]byte, n)
 		if _, err := io.ReadFull(r.Body, body); err != nil {
 			return nil, badRequest(fmt.Sprintf("read request body: %v", err))

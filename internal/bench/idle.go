@@ -38,21 +38,9 @@ func RunIdle(ctx context.Context, o IdleOptions, out io.Writer) (*IdleResult, er
 	defer c.stop()
 	res := &IdleResult{ReadyS: c.ready.Sub(c.started).Seconds(), IdleS: o.Duration.Seconds()}
 	pid := c.server.Process.Pid
-	cpu0, err := cpuSeconds(pid)
-	if err != nil {
+	if res.CPUMillicores, err = millicores(ctx, pid, o.Duration); err != nil {
 		return nil, err
 	}
-	t0 := time.Now()
-	select {
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-time.After(o.Duration):
-	}
-	cpu1, err := cpuSeconds(pid)
-	if err != nil {
-		return nil, err
-	}
-	res.CPUMillicores = (cpu1 - cpu0) / time.Since(t0).Seconds() * 1000
 	res.ServerRSSMB = procMB(pid, "VmRSS")
 	if o.JSON {
 		return res, json.NewEncoder(out).Encode(res)
@@ -60,6 +48,25 @@ func RunIdle(ctx context.Context, o IdleOptions, out io.Writer) (*IdleResult, er
 	fmt.Fprintf(out, "%-15s %10s\n%-15s %10.2f\n%-15s %10.1f\n%-15s %10.1f\n", "METRIC", "VALUE",
 		"ready_s", res.ReadyS, "server_rss_mb", res.ServerRSSMB, "cpu_millicores", res.CPUMillicores)
 	return res, nil
+}
+
+// millicores is a process's CPU time per second over the next d.
+func millicores(ctx context.Context, pid int, d time.Duration) (float64, error) {
+	cpu0, err := cpuSeconds(pid)
+	if err != nil {
+		return 0, err
+	}
+	t0 := time.Now()
+	select {
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-time.After(d):
+	}
+	cpu1, err := cpuSeconds(pid)
+	if err != nil {
+		return 0, err
+	}
+	return (cpu1 - cpu0) / time.Since(t0).Seconds() * 1000, nil
 }
 
 // cpuSeconds is the user+system CPU time of a process and its reaped

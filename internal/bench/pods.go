@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -145,19 +144,9 @@ func RunPods(ctx context.Context, o PodsOptions, out io.Writer) (*PodsResult, er
 		}
 	}
 	if o.Idle > 0 {
-		pid := c.agent.Process.Pid
-		cpu0, err := cpuSeconds(pid)
-		t0 := time.Now()
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(o.Idle):
-		}
-		cpu1, err1 := cpuSeconds(pid)
-		if err = errors.Join(err, err1); err != nil {
+		if res.AgentIdleMillicores, err = millicores(ctx, c.agent.Process.Pid, o.Idle); err != nil {
 			return nil, err
 		}
-		res.AgentIdleMillicores = (cpu1 - cpu0) / time.Since(t0).Seconds() * 1000
 	}
 	if o.JSON {
 		return res, json.NewEncoder(out).Encode(res)

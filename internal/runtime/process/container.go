@@ -76,9 +76,12 @@ func (c *container) observe() (observed, error) {
 	o, err := c.read(final.started)
 	if err == nil && (o.state == runtimeapi.ContainerState_CONTAINER_EXITED || o.started.PID != 0) {
 		c.mu.Lock()
-		c.final = o
-		if o.state != runtimeapi.ContainerState_CONTAINER_EXITED {
-			c.final.state = runtimeapi.ContainerState_CONTAINER_CREATED // only the started record is final yet
+		// A concurrent observe may have seen the exit already: keep that.
+		if c.final.state != runtimeapi.ContainerState_CONTAINER_EXITED {
+			c.final = o
+			if o.state != runtimeapi.ContainerState_CONTAINER_EXITED {
+				c.final.state = runtimeapi.ContainerState_CONTAINER_CREATED // only the started record is final yet
+			}
 		}
 		c.mu.Unlock()
 	}
