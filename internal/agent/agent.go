@@ -79,6 +79,12 @@ func New(opts Options) (*Agent, error) {
 	if opts.Runtime == nil || opts.Images == nil {
 		return nil, fmt.Errorf("agent: no runtime")
 	}
+	// Absolute: the shims run in / and write the containers' logs under it.
+	root, err := filepath.Abs(opts.RootDir)
+	if err != nil {
+		return nil, fmt.Errorf("agent root dir: %w", err)
+	}
+	opts.RootDir = root
 	if err := os.MkdirAll(opts.RootDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create agent root dir: %w", err)
 	}

@@ -57,9 +57,19 @@ func freePort(t *testing.T) int {
 // startServer starts skiff server and waits for its ready line.
 func startServer(t *testing.T, extra ...string) *cluster {
 	t.Helper()
-	dir := t.TempDir()
+	return startServerIn(t, "", t.TempDir(), extra...)
+}
+
+// startServerIn starts skiff server in the working directory cwd ("": the
+// test's) with --data-dir dataDir, which may be relative to cwd.
+func startServerIn(t *testing.T, cwd, dataDir string, extra ...string) *cluster {
+	t.Helper()
+	dir := dataDir
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(cwd, dataDir)
+	}
 	c := &cluster{dataDir: dir, kubeconfig: filepath.Join(dir, "kubeconfig.yaml")}
-	args := append([]string{"server", "--data-dir", dir, "--bind-address", "127.0.0.1", "--secure-port", fmt.Sprint(freePort(t))}, extra...)
+	args := append([]string{"server", "--data-dir", dataDir, "--bind-address", "127.0.0.1", "--secure-port", fmt.Sprint(freePort(t))}, extra...)
 	// The server runs an agent; its containers outlive it by design, so every
 	// test resets the agent's root dir after stopping the server (cleanups run
 	// last-registered first).
@@ -71,6 +81,7 @@ func startServer(t *testing.T, extra ...string) *cluster {
 	}
 	t.Cleanup(func() { reset(t, root) })
 	c.cmd = exec.Command(skiffBin, args...)
+	c.cmd.Dir = cwd
 	out, err := c.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -516,3 +516,31 @@ spec:
 		return ""
 	})
 }
+
+// The README starts the server with a relative --data-dir (./.skiff): the
+// shims run in /, so the agent must hand them absolute paths or the logs
+// land under / and `kubectl logs` shows nothing.
+func TestRelativeDataDirKeepsLogs(t *testing.T) {
+	t.Parallel()
+	cwd := t.TempDir()
+	c := startServerIn(t, cwd, ".skiff", "--node-name", "rel-node", "--kubelet-port", fmt.Sprint(freePort(t)), "--node-ip", "127.0.0.1")
+	k := kubectl{name: "embedded", argv: []string{skiffBin, "kubectl"}, cacheDir: t.TempDir()}
+	applyYAML(t, k, c, `apiVersion: v1
+kind: Pod
+metadata:
+  name: rel
+spec:
+  terminationGracePeriodSeconds: 0
+  containers:
+  - name: main
+    image: busybox
+    command: ["sh", "-c", "echo from-relative-dir; sleep 3600"]
+`)
+	waitPhase(t, k, c, "rel", "Running", 30*time.Second)
+	eventually(t, 10*time.Second, func() string {
+		if out, _ := k.try(c, "logs", "rel"); !strings.Contains(out, "from-relative-dir") {
+			return "logs: " + out
+		}
+		return ""
+	})
+}
