@@ -24,10 +24,7 @@ import (
 //
 //	go test -run '^$' -bench CreateConfigMap -benchtime 5000x ./internal/apiserver/
 func BenchmarkCreateConfigMap(b *testing.B) {
-	env := testenv.Start(b)
-	cfg := *env.Config
-	cfg.QPS, cfg.Burst = -1, 0
-	client := kubernetes.NewForConfigOrDie(&cfg)
+	client := benchClient(b)
 	ctx := context.Background()
 	payload := strings.Repeat("x", 1024)
 	var next atomic.Int64
@@ -51,6 +48,15 @@ func BenchmarkCreateConfigMap(b *testing.B) {
 			}
 		}
 	})
+}
+
+// benchClient starts a server and returns a client without client-side
+// throttling, so the benchmark measures the server.
+func benchClient(b *testing.B) kubernetes.Interface {
+	env := testenv.Start(b)
+	cfg := *env.Config
+	cfg.QPS, cfg.Burst = -1, 0
+	return kubernetes.NewForConfigOrDie(&cfg)
 }
 
 // reportServerLatency reports the server's mean request and etcd create
@@ -92,10 +98,7 @@ func cpuTime() time.Duration {
 // BenchmarkListConfigMaps lists 10,000 ConfigMaps without a resourceVersion
 // (a consistent read), as `kubectl get` and informers without WatchList do.
 func BenchmarkListConfigMaps(b *testing.B) {
-	env := testenv.Start(b)
-	cfg := *env.Config
-	cfg.QPS, cfg.Burst = -1, 0
-	client := kubernetes.NewForConfigOrDie(&cfg)
+	client := benchClient(b)
 	ctx := context.Background()
 	payload := strings.Repeat("x", 1024)
 	var next atomic.Int64
@@ -149,10 +152,7 @@ func BenchmarkListConfigMaps(b *testing.B) {
 // BenchmarkUpdateConfigMap is 32 writers each updating its own ConfigMap
 // (no conflicts), as agents and controllers write status.
 func BenchmarkUpdateConfigMap(b *testing.B) {
-	env := testenv.Start(b)
-	cfg := *env.Config
-	cfg.QPS, cfg.Burst = -1, 0
-	client := kubernetes.NewForConfigOrDie(&cfg)
+	client := benchClient(b)
 	ctx := context.Background()
 	// 32 writers, or one per goroutine RunParallel starts if that is more.
 	parallelism := max(1, 32/runtime.GOMAXPROCS(0))
