@@ -19,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 
@@ -116,6 +117,48 @@ func TestWatchResumesFromListResourceVersion(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("no event")
+	}
+}
+
+// One event goes to JSON and protobuf watchers at once; each encoding is
+// shared between watchers of its kind, never across kinds, and a burst all
+// arrives (flushes are batched while more events wait).
+func TestJSONAndProtobufWatchersGetTheSameBurst(t *testing.T) {
+	env := testenv.Start(t)
+	ctx := context.Background()
+	jsonCfg := rest.CopyConfig(env.Config)
+	jsonCfg.ContentType = "application/json"
+	jsonCfg.AcceptContentTypes = "application/json"
+	clients := map[string]kubernetes.Interface{"protobuf": env.Client, "json": kubernetes.NewForConfigOrDie(jsonCfg)}
+	const n = 50
+	watches := map[string]watch.Interface{}
+	for name, c := range clients {
+		for i := range 2 {
+			w, err := c.CoreV1().ConfigMaps("default").Watch(ctx, metav1.ListOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Stop()
+			watches[fmt.Sprintf("%s-%d", name, i)] = w
+		}
+	}
+	for i := range n {
+		if _, err := env.Client.CoreV1().ConfigMaps("default").Create(ctx, cm(fmt.Sprintf("b-%02d", i), map[string]string{"i": fmt.Sprint(i)}), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, w := range watches {
+		for i := range n {
+			select {
+			case ev := <-w.ResultChan():
+				got, ok := ev.Object.(*corev1.ConfigMap)
+				if ev.Type != watch.Added || !ok || got.Name != fmt.Sprintf("b-%02d", i) || got.Data["i"] != fmt.Sprint(i) {
+					t.Fatalf("%s: event %d = %s %#v", name, i, ev.Type, ev.Object)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("%s: %d of %d events", name, i, n)
+			}
+		}
 	}
 }
 

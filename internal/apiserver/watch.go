@@ -96,11 +96,11 @@ func (h *resourceHandler) watch(w http.ResponseWriter, r *http.Request, req *req
 			first = false
 			buf.Reset()
 			if out.mediaType == mimeProtobuf {
-				var raw bytes.Buffer
-				if err := encode(&raw, mimeProtobuf, obj); err != nil {
+				raw, err := h.encodeProtobuf(obj, out.as == "")
+				if err != nil {
 					return nil
 				}
-				if err := protoRaw.Encode(&metav1.WatchEvent{Type: string(ev.Type), Object: runtime.RawExtension{Raw: raw.Bytes()}}, &buf); err != nil {
+				if err := protoRaw.Encode(&metav1.WatchEvent{Type: string(ev.Type), Object: runtime.RawExtension{Raw: raw}}, &buf); err != nil {
 					return nil
 				}
 				if _, err := frames.Write(buf.Bytes()); err != nil {
@@ -120,7 +120,9 @@ func (h *resourceHandler) watch(w http.ResponseWriter, r *http.Request, req *req
 					return nil
 				}
 			}
-			if len(wi.ResultChan()) == 0 && flusher != nil {
+			// Flush once the watcher has nothing more queued: a burst of
+			// events goes out in a few writes, not one per event.
+			if flusher != nil && queued(wi) == 0 {
 				flusher.Flush()
 			}
 		}
@@ -130,46 +132,74 @@ func (h *resourceHandler) watch(w http.ResponseWriter, r *http.Request, req *req
 // encodeJSON encodes obj; shared cache objects are encoded once for all
 // watchers that receive them.
 func (h *resourceHandler) encodeJSON(obj runtime.Object, cacheable bool) ([]byte, error) {
-	if !cacheable {
+	return h.encodeShared(obj, mimeJSON, cacheable, func() ([]byte, error) {
 		setTypeMeta(obj)
 		return json.Marshal(obj)
+	})
+}
+
+// encodeProtobuf is encodeJSON for protobuf watchers (client-go's default).
+func (h *resourceHandler) encodeProtobuf(obj runtime.Object, cacheable bool) ([]byte, error) {
+	return h.encodeShared(obj, mimeProtobuf, cacheable, func() ([]byte, error) {
+		var raw bytes.Buffer
+		err := encode(&raw, mimeProtobuf, obj)
+		return raw.Bytes(), err
+	})
+}
+
+func (h *resourceHandler) encodeShared(obj runtime.Object, mediaType string, cacheable bool, enc func() ([]byte, error)) ([]byte, error) {
+	if !cacheable {
+		return enc()
 	}
-	if data, ok := h.enc.get(obj); ok {
+	key := encodeKey{obj, mediaType}
+	if data, ok := h.enc.get(key); ok {
 		return data, nil
 	}
-	setTypeMeta(obj)
-	data, err := json.Marshal(obj)
+	data, err := enc()
 	if err == nil {
-		h.enc.put(obj, data)
+		h.enc.put(key, data)
 	}
 	return data, err
+}
+
+// queued is how many events a watch has ready beyond the one in hand.
+func queued(wi watch.Interface) int {
+	if q, ok := wi.(interface{ Queued() int }); ok {
+		return q.Queued()
+	}
+	return len(wi.ResultChan())
+}
+
+type encodeKey struct {
+	obj       runtime.Object
+	mediaType string
 }
 
 // encodeCache remembers the encodings of the most recent watch objects.
 type encodeCache struct {
 	mu    sync.Mutex
-	m     map[runtime.Object][]byte
-	order [256]runtime.Object
+	m     map[encodeKey][]byte
+	order [256]encodeKey
 	next  int
 }
 
-func (c *encodeCache) get(obj runtime.Object) ([]byte, bool) {
+func (c *encodeCache) get(k encodeKey) ([]byte, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	d, ok := c.m[obj]
+	d, ok := c.m[k]
 	return d, ok
 }
 
-func (c *encodeCache) put(obj runtime.Object, data []byte) {
+func (c *encodeCache) put(k encodeKey, data []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil {
-		c.m = make(map[runtime.Object][]byte, len(c.order))
+		c.m = make(map[encodeKey][]byte, len(c.order))
 	}
-	if old := c.order[c.next]; old != nil {
+	if old := c.order[c.next]; old.obj != nil {
 		delete(c.m, old)
 	}
-	c.order[c.next] = obj
+	c.order[c.next] = k
 	c.next = (c.next + 1) % len(c.order)
-	c.m[obj] = data
+	c.m[k] = data
 }

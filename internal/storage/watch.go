@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -119,7 +120,8 @@ type cacheWatcher struct {
 	out       chan watch.Event
 	done      chan struct{}
 	stopOnce  sync.Once
-	closed    bool // in is closed; guarded by c.mu
+	closed    bool         // in is closed; guarded by c.mu
+	initial   atomic.Int64 // initial events not yet handed to out
 }
 
 // convert turns a cache event into what this watcher sees: objects moving
@@ -183,7 +185,9 @@ func (w *cacheWatcher) run(ctx context.Context, pending []watch.Event) {
 		w.stopLocked()
 		w.c.mu.Unlock()
 	}()
+	w.initial.Store(int64(len(pending)))
 	for _, e := range pending {
+		w.initial.Add(-1)
 		select {
 		case w.out <- e:
 		case <-w.done:
@@ -226,6 +230,10 @@ func (w *cacheWatcher) run(ctx context.Context, pending []watch.Event) {
 
 // Stop ends the watch.
 func (w *cacheWatcher) Stop() { w.stopOnce.Do(func() { close(w.done) }) }
+
+// Queued is how many events wait behind the one ResultChan offers, so a
+// writer can flush once per burst.
+func (w *cacheWatcher) Queued() int { return len(w.in) + int(w.initial.Load()) }
 
 // ResultChan delivers the events; it closes when the watch ends.
 func (w *cacheWatcher) ResultChan() <-chan watch.Event { return w.out }
