@@ -204,6 +204,9 @@ func TestRecordsFailureTargetBeforeDeletingPods(t *testing.T) {
 	if c := findCondition(st.Conditions, batchv1.JobFailureTarget); c == nil || c.Reason != batchv1.JobReasonBackoffLimitExceeded {
 		t.Fatalf("conditions %+v", st.Conditions)
 	}
+	if st.StartTime == nil {
+		t.Errorf("a job decided in its first sync has no startTime")
+	}
 
 	// Next sync, with the verdict in the cache: the pod goes.
 	j.Status = st

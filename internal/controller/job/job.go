@@ -307,6 +307,9 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		// Just decided: record the verdict before deleting the pods that carry
 		// its evidence (restart counts, exit codes), so a write that fails
 		// cannot lose it. The status event brings the job back to finish.
+		if st.StartTime == nil && !suspended {
+			st.StartTime = &metav1.Time{Time: now} // as upstream: every started job has one
+		}
 	case target != nil || success != nil:
 		// Finishing: stop what still runs, then finish once nothing is left.
 		if err := c.deletePods(ctx, key, job, active); err != nil {
