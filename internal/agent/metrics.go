@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	criapi "k8s.io/cri-api/pkg/apis"
@@ -110,15 +108,6 @@ func (m *agentMetrics) probed(probeType string, ok bool, pod *corev1.Pod, contai
 		result = "successful"
 	}
 	m.probes.WithLabelValues(probeType, result, container, pod.Name, pod.Namespace, string(pod.UID)).Inc()
-}
-
-// serveMetrics and serveResourceMetrics answer /metrics and /metrics/resource.
-func (a *Agent) serveMetrics(w http.ResponseWriter, r *http.Request) {
-	promhttp.HandlerFor(a.metrics.registry, promhttp.HandlerOpts{}).ServeHTTP(w, r)
-}
-
-func (a *Agent) serveResourceMetrics(w http.ResponseWriter, r *http.Request) {
-	promhttp.HandlerFor(a.metrics.resource, promhttp.HandlerOpts{}).ServeHTTP(w, r)
 }
 
 var (

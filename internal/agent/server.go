@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -37,8 +38,8 @@ func (a *Agent) startServer(ctx context.Context, l net.Listener) (*http.Server, 
 	mux.HandleFunc("/exec/", a.requireAPIServer(a.serveExec)) // streaming.go
 	mux.HandleFunc("/attach/", a.requireAPIServer(a.serveAttach))
 	mux.HandleFunc("/portforward/", a.requireAPIServer(a.servePortForward))
-	mux.HandleFunc("/metrics", a.requireClientCert(a.serveMetrics))
-	mux.HandleFunc("/metrics/resource", a.requireClientCert(a.serveResourceMetrics))
+	mux.HandleFunc("/metrics", a.requireClientCert(promhttp.HandlerFor(a.metrics.registry, promhttp.HandlerOpts{}).ServeHTTP))
+	mux.HandleFunc("/metrics/resource", a.requireClientCert(promhttp.HandlerFor(a.metrics.resource, promhttp.HandlerOpts{}).ServeHTTP))
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,

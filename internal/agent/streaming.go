@@ -27,7 +27,27 @@ import (
 
 // serveExec answers /exec/.
 func (a *Agent) serveExec(w http.ResponseWriter, r *http.Request) {
-	pod, container, ok := a.streamTarget(w, r, "/exec/", 3)
+	a.serveRemoteCommand(w, r, "/exec/", func(id string, cmd []string, o *remotecommand.Options) (string, error) {
+		resp, err := a.rt.Exec(r.Context(), &runtimeapi.ExecRequest{ContainerId: id, Cmd: cmd,
+			Tty: o.TTY, Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr})
+		return resp.GetUrl(), err
+	})
+}
+
+// serveAttach answers /attach/.
+func (a *Agent) serveAttach(w http.ResponseWriter, r *http.Request) {
+	a.serveRemoteCommand(w, r, "/attach/", func(id string, _ []string, o *remotecommand.Options) (string, error) {
+		resp, err := a.rt.Attach(r.Context(), &runtimeapi.AttachRequest{ContainerId: id,
+			Tty: o.TTY, Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr})
+		return resp.GetUrl(), err
+	})
+}
+
+// serveRemoteCommand is exec (which needs a command) and attach: find the
+// running container, ask the runtime for a streaming URL, proxy the client there.
+func (a *Agent) serveRemoteCommand(w http.ResponseWriter, r *http.Request, prefix string,
+	streamURL func(id string, cmd []string, o *remotecommand.Options) (string, error)) {
+	pod, container, ok := a.streamTarget(w, r, prefix, 3)
 	if !ok {
 		return
 	}
@@ -36,8 +56,9 @@ func (a *Agent) serveExec(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
+	exec := prefix == "/exec/"
 	cmd := r.URL.Query()["command"]
-	if len(cmd) == 0 {
+	if exec && len(cmd) == 0 {
 		http.Error(w, "a command is required", http.StatusBadRequest)
 		return
 	}
@@ -45,37 +66,16 @@ func (a *Agent) serveExec(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	resp, err := a.rt.Exec(r.Context(), &runtimeapi.ExecRequest{ContainerId: id, Cmd: cmd,
-		Tty: opts.TTY, Stdin: opts.Stdin, Stdout: opts.Stdout, Stderr: opts.Stderr})
+	u, err := streamURL(id, cmd, opts)
 	if err != nil {
-		http.Error(w, fmt.Sprintf("exec in container %q of pod %q: %v", container, pod.Name, err), http.StatusInternalServerError)
+		verb := "attach to"
+		if exec {
+			verb = "exec in"
+		}
+		http.Error(w, fmt.Sprintf("%s container %q of pod %q: %v", verb, container, pod.Name, err), http.StatusInternalServerError)
 		return
 	}
-	proxyStream(w, r, resp.Url)
-}
-
-// serveAttach answers /attach/.
-func (a *Agent) serveAttach(w http.ResponseWriter, r *http.Request) {
-	pod, container, ok := a.streamTarget(w, r, "/attach/", 3)
-	if !ok {
-		return
-	}
-	opts, err := remotecommand.NewOptions(r)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	id, ok := a.runningContainerID(w, r, pod, container)
-	if !ok {
-		return
-	}
-	resp, err := a.rt.Attach(r.Context(), &runtimeapi.AttachRequest{ContainerId: id,
-		Tty: opts.TTY, Stdin: opts.Stdin, Stdout: opts.Stdout, Stderr: opts.Stderr})
-	if err != nil {
-		http.Error(w, fmt.Sprintf("attach to container %q of pod %q: %v", container, pod.Name, err), http.StatusInternalServerError)
-		return
-	}
-	proxyStream(w, r, resp.Url)
+	proxyStream(w, r, u)
 }
 
 // servePortForward answers /portforward/.
@@ -93,7 +93,7 @@ func (a *Agent) servePortForward(w http.ResponseWriter, r *http.Request) {
 		}
 		ports = append(ports, int32(n))
 	}
-	sb, err := (&podWorker{a: a, uid: pod.UID}).sandbox(r.Context())
+	sb, err := a.podSandbox(r.Context(), pod.UID)
 	if err != nil || sb == nil {
 		http.Error(w, fmt.Sprintf("pod %q has no running sandbox", pod.Name), http.StatusNotFound)
 		return

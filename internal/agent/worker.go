@@ -125,7 +125,12 @@ func (pc podContainers) previous(name string) *runtimeapi.ContainerStatus {
 }
 
 func (w *podWorker) sandbox(ctx context.Context) (*runtimeapi.PodSandbox, error) {
-	sbs, err := w.a.rt.ListPodSandbox(ctx, &runtimeapi.PodSandboxFilter{LabelSelector: map[string]string{labelPodUID: string(w.uid)}})
+	return w.a.podSandbox(ctx, w.uid)
+}
+
+// podSandbox is a pod's ready sandbox, or nil (port-forward uses it too).
+func (a *Agent) podSandbox(ctx context.Context, uid types.UID) (*runtimeapi.PodSandbox, error) {
+	sbs, err := a.rt.ListPodSandbox(ctx, &runtimeapi.PodSandboxFilter{LabelSelector: map[string]string{labelPodUID: string(uid)}})
 	if err != nil {
 		return nil, fmt.Errorf("list sandboxes: %w", err)
 	}
@@ -203,6 +208,15 @@ func (w *podWorker) reconcile(ctx context.Context, pod *corev1.Pod) (time.Durati
 		}
 	}
 	waiting := map[string][2]string{}
+	started := false // a container was started (or its start tried): its state changed
+	start := func(c *corev1.Container, latest *runtimeapi.ContainerStatus) {
+		started = true
+		d, reason := w.startOrWait(ctx, pod, sb.Id, sbConfig, c, latest, vols, now)
+		if reason[0] != "" {
+			waiting[c.Name] = reason
+		}
+		later(d)
+	}
 	if volErr != nil {
 		for _, c := range pod.Spec.Containers {
 			waiting[c.Name] = [2]string{"ContainerCreating", volErr.Error()}
@@ -222,11 +236,7 @@ func (w *podWorker) reconcile(ctx context.Context, pod *corev1.Pod) (time.Durati
 				if latest != nil && pod.Spec.RestartPolicy == corev1.RestartPolicyNever {
 					break // the pod has failed
 				}
-				d, reason := w.startOrWait(ctx, pod, sb.Id, sbConfig, c, latest, vols, now)
-				if reason[0] != "" {
-					waiting[c.Name] = reason
-				}
-				later(d)
+				start(c, latest)
 			}
 			break
 		}
@@ -239,16 +249,14 @@ func (w *podWorker) reconcile(ctx context.Context, pod *corev1.Pod) (time.Durati
 			if latest != nil && !shouldRestart(pod, latest) {
 				continue
 			}
-			d, reason := w.startOrWait(ctx, pod, sb.Id, sbConfig, c, latest, vols, now)
-			if reason[0] != "" {
-				waiting[c.Name] = reason
-			}
-			later(d)
+			start(c, latest)
 		}
 	}
-	// Read the containers again: starting them changed their state.
-	if pcs, err = w.containers(ctx); err != nil {
-		return 0, err
+	if started {
+		// Read the containers again: starting them changed their state.
+		if pcs, err = w.containers(ctx); err != nil {
+			return 0, err
+		}
 	}
 	runningIDs := map[string]bool{}
 	view := func(c *corev1.Container, probed bool) containerView {

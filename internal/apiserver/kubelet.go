@@ -2,7 +2,6 @@ package apiserver
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -23,7 +22,11 @@ func (s *Server) kubeletURL(ctx context.Context, nodeName string) (*url.URL, err
 	if err != nil {
 		return nil, err
 	}
-	node := obj.(*corev1.Node)
+	return nodeKubeletURL(obj.(*corev1.Node))
+}
+
+// nodeKubeletURL is where a node's agent listens, from its status.
+func nodeKubeletURL(node *corev1.Node) (*url.URL, error) {
 	var host string
 	for _, t := range []corev1.NodeAddressType{corev1.NodeInternalIP, corev1.NodeExternalIP, corev1.NodeHostName} {
 		for _, a := range node.Status.Addresses {
@@ -34,17 +37,13 @@ func (s *Server) kubeletURL(ctx context.Context, nodeName string) (*url.URL, err
 	}
 	port := node.Status.DaemonEndpoints.KubeletEndpoint.Port
 	if host == "" || port == 0 {
-		return nil, apierrors.NewServiceUnavailable(fmt.Sprintf("node %s has no kubelet address", nodeName))
+		return nil, apierrors.NewServiceUnavailable(fmt.Sprintf("node %s has no kubelet address", node.Name))
 	}
 	return &url.URL{Scheme: "https", Host: net.JoinHostPort(host, strconv.Itoa(int(port)))}, nil
 }
 
 func (s *Server) kubeletClient() *http.Client {
-	tc := &tls.Config{InsecureSkipVerify: true} // as upstream without --kubelet-certificate-authority
-	if s.cfg.KubeletClientCert != nil {
-		tc.Certificates = []tls.Certificate{*s.cfg.KubeletClientCert}
-	}
-	return &http.Client{Transport: &http.Transport{TLSClientConfig: tc}}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: s.kubeletTLSConfig()}}
 }
 
 // proxyLog serves pods/log from the agent of the pod's node.

@@ -24,6 +24,8 @@ type apiMetrics struct {
 	watchers *prometheus.GaugeVec
 	etcd     *prometheus.HistogramVec
 	objects  *prometheus.GaugeVec
+	// handler serves this registry and the in-process components' one.
+	handler http.Handler
 }
 
 func newAPIMetrics() *apiMetrics {
@@ -58,6 +60,8 @@ func newAPIMetrics() *apiMetrics {
 	}
 	m.registry.MustRegister(m.requests, m.latency, m.inflight, m.watchers, m.etcd, m.objects,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// The scheduler and controllers run in this process; their metrics are served here too.
+	m.handler = promhttp.HandlerFor(prometheus.Gatherers{m.registry, componentmetrics.Registry}, promhttp.HandlerOpts{})
 	return m
 }
 
@@ -117,6 +121,5 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	}
 	s.metrics.inflight.WithLabelValues("readOnly").Set(float64(len(s.readOnly)))
 	s.metrics.inflight.WithLabelValues("mutating").Set(float64(len(s.mutating)))
-	// The scheduler and controllers run in this process; their metrics are served here too.
-	promhttp.HandlerFor(prometheus.Gatherers{s.metrics.registry, componentmetrics.Registry}, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+	s.metrics.handler.ServeHTTP(w, r)
 }

@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	nodeutil "k8s.io/component-helpers/node/util"
 	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
 
 	"github.com/skiff-sh/skiff/internal/registry"
@@ -129,7 +130,7 @@ func (m *metricsAPI) scrapeAll(ctx context.Context) {
 		}
 		ready[node.Name] = true
 		wg.Go(func() {
-			if err := m.scrape(ctx, node.Name); err != nil && ctx.Err() == nil {
+			if err := m.scrape(ctx, node); err != nil && ctx.Err() == nil {
 				slog.Debug("scrape node metrics", "node", node.Name, "err", err)
 			}
 		})
@@ -145,17 +146,13 @@ func (m *metricsAPI) scrapeAll(ctx context.Context) {
 }
 
 func nodeReady(n *corev1.Node) bool {
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
+	_, c := nodeutil.GetNodeCondition(&n.Status, corev1.NodeReady)
+	return c != nil && c.Status == corev1.ConditionTrue
 }
 
 // scrape reads one agent's /metrics/resource and folds it into the store.
-func (m *metricsAPI) scrape(ctx context.Context, nodeName string) error {
-	u, err := m.s.kubeletURL(ctx, nodeName)
+func (m *metricsAPI) scrape(ctx context.Context, node *corev1.Node) error {
+	u, err := nodeKubeletURL(node)
 	if err != nil {
 		return err
 	}
@@ -169,19 +166,19 @@ func (m *metricsAPI) scrape(ctx context.Context, nodeName string) error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("GET %s: %s", u, resp.Status)
 	}
-	node, pods, err := parseResourceMetrics(resp.Body, time.Now())
+	usage, pods, err := parseResourceMetrics(resp.Body, time.Now())
 	if err != nil {
 		return err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	old := m.nodes[nodeName]
+	old := m.nodes[node.Name]
 	if old == nil {
 		old = &nodeScrape{pods: map[podKey]map[string]series{}}
 	}
 	next := &nodeScrape{node: old.node, pods: map[podKey]map[string]series{}}
-	if node != nil {
-		next.node = old.node.next(*node)
+	if usage != nil {
+		next.node = old.node.next(*usage)
 	}
 	for pk, containers := range pods {
 		cs := map[string]series{}
@@ -190,7 +187,7 @@ func (m *metricsAPI) scrape(ctx context.Context, nodeName string) error {
 		}
 		next.pods[pk] = cs
 	}
-	m.nodes[nodeName] = next
+	m.nodes[node.Name] = next
 	return nil
 }
 
@@ -298,10 +295,9 @@ func (s *Server) serveMetricsAPI(w http.ResponseWriter, r *http.Request, rest []
 		writeError(w, r, apierrors.NewMethodNotSupported(metricsGV.WithResource(res).GroupResource(), v))
 		return
 	}
-	u, _ := UserFrom(r.Context())
-	if ok, reason := s.authz.Authorize(r.Context(), Attributes{User: u, Verb: verb, Namespace: namespace,
-		APIGroup: metricsGV.Group, Resource: res, Name: name}); !ok {
-		writeError(w, r, apierrors.NewForbidden(metricsGV.WithResource(res).GroupResource(), name, forbiddenReason(reason)))
+	if err := s.authorize(r, metricsGV.WithResource(res).GroupResource(), Attributes{Verb: verb, Namespace: namespace,
+		APIGroup: metricsGV.Group, Resource: res, Name: name}); err != nil {
+		writeError(w, r, err)
 		return
 	}
 	q := r.URL.Query()

@@ -54,10 +54,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	u, _ := UserFrom(r.Context())
-	if ok, reason := s.authz.Authorize(r.Context(), Attributes{User: u, Verb: req.verb, Namespace: req.namespace, APIGroup: group,
-		Resource: req.h.Plural, Subresource: req.sub, Name: req.name}); !ok {
-		writeError(w, r, apierrors.NewForbidden(req.h.GR(), req.name, forbiddenReason(reason)))
+	if err := s.authorize(r, req.h.GR(), Attributes{Verb: req.verb, Namespace: req.namespace, APIGroup: group,
+		Resource: req.h.Plural, Subresource: req.sub, Name: req.name}); err != nil {
+		writeError(w, r, err)
 		return
 	}
 	if req.verb != "watch" && req.sub != "log" && !streamSubresource(req.sub) { // long-running
@@ -150,6 +149,16 @@ func (s *Server) parse(r *http.Request, group, version string, p []string) (*req
 		return nil, methodNotAllowed(req.verb)
 	}
 	return req, nil
+}
+
+// authorize asks the authorizer whether the request's user may do a, and
+// answers Forbidden (naming gr) when not.
+func (s *Server) authorize(r *http.Request, gr schema.GroupResource, a Attributes) error {
+	a.User, _ = UserFrom(r.Context())
+	if ok, reason := s.authz.Authorize(r.Context(), a); !ok {
+		return apierrors.NewForbidden(gr, a.Name, forbiddenReason(reason))
+	}
+	return nil
 }
 
 func forbiddenReason(reason string) error {

@@ -331,12 +331,18 @@ func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 			synced = fmt.Errorf("not ready")
 		}
 		checks = append(checks, result{"informer-sync", synced})
-		var names []string
-		s.checks.Range(func(name, _ any) bool { names = append(names, name.(string)); return true })
-		slices.Sort(names)
-		for _, name := range names {
-			check, _ := s.checks.Load(name)
-			checks = append(checks, result{name, check.(func() error)()})
+		type named struct {
+			name  string
+			check func() error
+		}
+		var added []named
+		s.checks.Range(func(name, check any) bool {
+			added = append(added, named{name.(string), check.(func() error)})
+			return true
+		})
+		slices.SortFunc(added, func(a, b named) int { return strings.Compare(a.name, b.name) })
+		for _, c := range added {
+			checks = append(checks, result{c.name, c.check()})
 		}
 	}
 	failed := false

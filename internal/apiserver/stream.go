@@ -66,10 +66,9 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, req *reques
 	if r.Method == http.MethodGet {
 		// A WebSocket upgrade is a GET, but it runs commands as the SPDY
 		// POST does: as upstream, it also needs "create".
-		u, _ := UserFrom(r.Context())
-		if ok, reason := s.authz.Authorize(r.Context(), Attributes{User: u, Verb: "create", Namespace: req.namespace,
-			Resource: req.h.Plural, Subresource: req.sub, Name: req.name}); !ok {
-			return apierrors.NewForbidden(req.h.GR(), req.name, forbiddenReason(reason))
+		if err := s.authorize(r, req.h.GR(), Attributes{Verb: "create", Namespace: req.namespace,
+			Resource: req.h.Plural, Subresource: req.sub, Name: req.name}); err != nil {
+			return err
 		}
 	}
 	obj, err := req.h.store.Get(r.Context(), req.h.key(req), req.name)

@@ -37,10 +37,6 @@ const (
 	// ReasonFailedToUpdate is the warning event on a Service whose slices
 	// could not be written.
 	ReasonFailedToUpdate = "FailedToUpdateEndpointSlices"
-
-	// staleRetry is how soon a sync that found the cache behind our own
-	// writes looks again (the informer event usually comes first).
-	staleRetry = 100 * time.Millisecond
 )
 
 // Controller writes EndpointSlices for Services with selectors.
@@ -155,7 +151,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		return nil
 	}
 	if c.tracker.stale(key, existing) {
-		return loop.Requeue(staleRetry)
+		return loop.Requeue(loop.ConflictRetry) // the cache is behind our own writes
 	}
 	pods, err := endpointutil.SelectedPods(c.pods, svc)
 	if err != nil {

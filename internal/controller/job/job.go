@@ -295,10 +295,10 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		exceeded := pastBackoffLimit(*job.Spec.BackoffLimit, job.Spec.Template.Spec.RestartPolicy, st.Failed, restartsOnFailure(active))
 		if f := jobFailure(s.failJobMessage, exceeded, start, job.Spec.ActiveDeadlineSeconds, now); f.reason != "" {
 			st.Conditions = setCondition(st.Conditions, batchv1.JobFailureTarget, f.reason, f.message, now)
-			target, decided = findCondition(st.Conditions, batchv1.JobFailureTarget), true
+			decided = true
 		} else if succeededEnough(job.Spec.Completions, st.Succeeded, int32(len(active))) {
 			st.Conditions = setCondition(st.Conditions, batchv1.JobSuccessCriteriaMet, batchv1.JobReasonCompletionsReached, "Reached expected number of succeeded pods", now)
-			success, decided = findCondition(st.Conditions, batchv1.JobSuccessCriteriaMet), true
+			decided = true
 		}
 	}
 

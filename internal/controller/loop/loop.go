@@ -49,9 +49,9 @@ func NewWithLimiter[K comparable](name string, limiter workqueue.TypedRateLimite
 	}
 }
 
-// conflictRetry is how soon a key whose write met a newer object is synced
+// ConflictRetry is how soon a key whose write met a newer object is synced
 // again: about the time the informer takes to deliver that object.
-const conflictRetry = 100 * time.Millisecond
+const ConflictRetry = 100 * time.Millisecond
 
 // Requeue is an error a sync returns to have its key looked at again after
 // the given delay without counting as a failure (no log, no back-off).
@@ -97,7 +97,7 @@ func (q *Queue[K]) next(ctx context.Context) bool {
 		// without growing the back-off (a few quick conflicts must not
 		// park a key for seconds).
 		q.Forget(key)
-		q.AddAfter(key, conflictRetry)
+		q.AddAfter(key, ConflictRetry)
 	default:
 		if ctx.Err() == nil {
 			slog.Warn("sync failed", "controller", q.name, "key", key, "err", err)
