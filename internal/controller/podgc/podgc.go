@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
+	nodeutil "k8s.io/component-helpers/node/util"
 
 	"github.com/skiff-sh/skiff/internal/controller/loop"
 )
@@ -35,8 +36,6 @@ var (
 const (
 	// DefaultTerminatedThreshold is upstream's --terminated-pod-gc-threshold.
 	DefaultTerminatedThreshold = 12500
-
-	outOfServiceTaint = "node.kubernetes.io/out-of-service"
 )
 
 // Controller is the pod garbage collector. Its queue holds one key.
@@ -81,6 +80,7 @@ func (c *Controller) sync(ctx context.Context, _ struct{}) error {
 		return err
 	}
 	var finished []*corev1.Pod
+	gone := map[string]bool{} // nodes looked up in this pass: one API read each
 	for _, p := range pods {
 		switch {
 		case p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed:
@@ -95,7 +95,12 @@ func (c *Controller) sync(ctx context.Context, _ struct{}) error {
 		node, err := c.nodes.Get(p.Spec.NodeName)
 		switch {
 		case apierrors.IsNotFound(err):
-			if c.nodeGone(ctx, p.Spec.NodeName) {
+			g, known := gone[p.Spec.NodeName]
+			if !known {
+				g = c.nodeGone(ctx, p.Spec.NodeName)
+				gone[p.Spec.NodeName] = g
+			}
+			if g {
 				c.forceDelete(ctx, p, "PodGC: node no longer exists")
 			}
 		case err == nil && p.DeletionTimestamp != nil && outOfService(node):
@@ -138,17 +143,11 @@ func (c *Controller) forgetPresentNodes() {
 }
 
 func outOfService(n *corev1.Node) bool {
-	ready := false
-	for _, cond := range n.Status.Conditions {
-		if cond.Type == corev1.NodeReady {
-			ready = cond.Status == corev1.ConditionTrue
-		}
-	}
-	if ready {
+	if _, ready := nodeutil.GetNodeCondition(&n.Status, corev1.NodeReady); ready != nil && ready.Status == corev1.ConditionTrue {
 		return false
 	}
 	for _, t := range n.Spec.Taints {
-		if t.Key == outOfServiceTaint && t.Effect == corev1.TaintEffectNoExecute {
+		if t.Key == corev1.TaintNodeOutOfService && t.Effect == corev1.TaintEffectNoExecute {
 			return true
 		}
 	}
@@ -166,10 +165,7 @@ func (c *Controller) forceDelete(ctx context.Context, p *corev1.Pod, why string)
 			Status: corev1.ConditionTrue, Reason: "DeletionByPodGC", Message: why, LastTransitionTime: metav1.Now()})
 		_, _ = c.client.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, q, metav1.UpdateOptions{})
 	}
-	err := c.client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{
+	// A failure is looked at again on the next pass.
+	_ = c.client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{
 		GracePeriodSeconds: new(int64), Preconditions: &metav1.Preconditions{UID: &p.UID}})
-	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-		// Looked at again on the next pass.
-		return
-	}
 }

@@ -39,7 +39,7 @@ func TestCollectsPodsNothingElseWillFinish(t *testing.T) {
 		}
 	}
 	mkNode("live", corev1.ConditionTrue)
-	mkNode("down", corev1.ConditionUnknown, corev1.Taint{Key: outOfServiceTaint, Value: "nodeshutdown", Effect: corev1.TaintEffectNoExecute})
+	mkNode("down", corev1.ConditionUnknown, corev1.Taint{Key: corev1.TaintNodeOutOfService, Value: "nodeshutdown", Effect: corev1.TaintEffectNoExecute})
 	create := func(p *corev1.Pod) *corev1.Pod {
 		got, err := cs.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{})
 		if err != nil {
