@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,6 +14,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/httpstream"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/portforward"
@@ -27,6 +26,7 @@ import (
 	"github.com/skiff-sh/skiff/internal/runtime/process"
 	"github.com/skiff-sh/skiff/internal/server"
 	"github.com/skiff-sh/skiff/internal/testenv"
+	"github.com/skiff-sh/skiff/internal/testenv/pftest"
 )
 
 // shimEnv makes the test binary act as the process runtime's shim.
@@ -62,20 +62,7 @@ func streamEnv(t *testing.T) (*testenv.Env, *corev1.Pod, int) {
 	env := testenv.Start(t, func(o *server.Options) {
 		o.Agent = &agent.Options{NodeName: "n1", RootDir: root, NodeIP: "127.0.0.1", Runtime: rt, Images: rt}
 	})
-	l, err := net.Listen("tcp", "127.0.0.1:0") // the pod's port: pods share the node's network
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() { _, _ = io.Copy(c, c); c.Close() }()
-		}
-	}()
+	port := pftest.EchoServer(t)
 	ctx := context.Background()
 	pod, err := env.Client.CoreV1().Pods("default").Create(ctx, &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "box"},
@@ -91,7 +78,7 @@ func streamEnv(t *testing.T) (*testenv.Env, *corev1.Pod, int) {
 		p, err := env.Client.CoreV1().Pods("default").Get(ctx, "box", metav1.GetOptions{})
 		return err == nil && p.Status.Phase == corev1.PodRunning
 	})
-	return env, pod, l.Addr().(*net.TCPAddr).Port
+	return env, pod, port
 }
 
 // TestStreamingThroughTheAPIServer runs exec and port-forward with
@@ -152,48 +139,13 @@ func TestStreamingThroughTheAPIServer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			stop, ready := make(chan struct{}), make(chan struct{})
-			var pf *portforward.PortForwarder
-			ports := []string{fmt.Sprintf("0:%d", port)}
-			if name == "spdy" {
-				d := spdy.NewDialer(upgrader, &http.Client{Transport: transport}, http.MethodPost, pfURL)
-				pf, err = portforward.NewOnAddresses(d, []string{"127.0.0.1"}, ports, stop, ready, io.Discard, io.Discard)
-			} else {
-				d, derr := portforward.NewSPDYOverWebsocketDialer(pfURL, env.Config)
-				if derr != nil {
-					t.Fatal(derr)
-				}
-				pf, err = portforward.NewOnAddresses(d, []string{"127.0.0.1"}, ports, stop, ready, io.Discard, io.Discard)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			done := make(chan error, 1)
-			go func() { done <- pf.ForwardPorts() }()
-			defer func() { close(stop); <-done }()
-			select {
-			case <-ready:
-			case err := <-done:
-				t.Fatalf("port-forward: %v", err)
-			}
-			local, err := pf.GetPorts()
-			if err != nil {
-				t.Fatal(err)
-			}
-			for i := range 2 {
-				c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", local[0].Local))
-				if err != nil {
+			var d httpstream.Dialer = spdy.NewDialer(upgrader, &http.Client{Transport: transport}, http.MethodPost, pfURL)
+			if name != "spdy" {
+				if d, err = portforward.NewSPDYOverWebsocketDialer(pfURL, env.Config); err != nil {
 					t.Fatal(err)
 				}
-				msg := fmt.Sprintf("hello %d over %s", i, name)
-				fmt.Fprint(c, msg)
-				_ = c.(*net.TCPConn).CloseWrite()
-				got, err := io.ReadAll(c)
-				c.Close()
-				if string(got) != msg {
-					t.Errorf("connection %d: %q, %v; want %q", i, got, err, msg)
-				}
 			}
+			pftest.CheckForward(t, d, port, name)
 		})
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -16,11 +15,12 @@ import (
 	"time"
 
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/tools/remotecommand"
 	"k8s.io/client-go/transport/spdy"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	utilexec "k8s.io/utils/exec"
+
+	"github.com/skiff-sh/skiff/internal/testenv/pftest"
 )
 
 // These tests are kubectl's side of the CRI streaming URLs: client-go's SPDY
@@ -164,21 +164,7 @@ func TestStreamingAttach(t *testing.T) {
 
 func TestStreamingPortForward(t *testing.T) {
 	f := newFixture(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() { // an echo server "in the pod"
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() { _, _ = io.Copy(c, c); c.Close() }()
-		}
-	}()
-	port := l.Addr().(*net.TCPAddr).Port
+	port := pftest.EchoServer(t) // "in the pod"
 	resp, err := f.rt.PortForward(f.ctx, &runtimeapi.PortForwardRequest{PodSandboxId: f.sandboxID})
 	if err != nil {
 		t.Fatal(err)
@@ -189,37 +175,7 @@ func TestStreamingPortForward(t *testing.T) {
 		t.Fatal(err)
 	}
 	dialer := spdy.NewDialer(upgrader, &http.Client{Transport: rt}, http.MethodPost, u)
-	stop, ready := make(chan struct{}), make(chan struct{})
-	pf, err := portforward.NewOnAddresses(dialer, []string{"127.0.0.1"}, []string{fmt.Sprintf("0:%d", port)}, stop, ready, io.Discard, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- pf.ForwardPorts() }()
-	defer func() { close(stop); <-done }()
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("port-forward: %v", err)
-	}
-	ports, err := pf.GetPorts()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 2 {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", ports[0].Local))
-		if err != nil {
-			t.Fatal(err)
-		}
-		msg := fmt.Sprintf("echo %d", i)
-		fmt.Fprint(c, msg)
-		c.(*net.TCPConn).CloseWrite()
-		got, err := io.ReadAll(c)
-		c.Close()
-		if string(got) != msg {
-			t.Errorf("connection %d through port-forward: %q, %v; want %q", i, got, err, msg)
-		}
-	}
+	pftest.CheckForward(t, dialer, port, "the runtime's streaming server")
 }
 
 func TestWriteLogEntry(t *testing.T) {
