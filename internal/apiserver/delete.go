@@ -255,6 +255,9 @@ func (h *resourceHandler) deleteObject(ctx context.Context, namespace, name stri
 	if err != nil {
 		return nil, false, err
 	}
+	if isNS {
+		h.server.markNamespaceDeleted(name)
+	}
 	// The options may have dropped the last finalizer of an object already
 	// marked for deletion (orphan, then background): it goes now.
 	if m, _ := meta.Accessor(out); grace == 0 && len(m.GetFinalizers()) == 0 {

@@ -569,12 +569,33 @@ func (h *resourceHandler) finishIfDeleted(ctx context.Context, obj runtime.Objec
 	return obj, nil
 }
 
+// nsLiveLookup is how long after this server marked a namespace deleted its
+// state is read from etcd rather than from the cache, which may not show the
+// deletion yet (upstream's NamespaceLifecycle admission does the same).
+const nsLiveLookup = 30 * time.Second
+
+// markNamespaceDeleted starts the live lookups of ns, and forgets namespaces
+// whose window has passed.
+func (s *Server) markNamespaceDeleted(ns string) {
+	now := time.Now()
+	s.nsDeleted.Range(func(k, at any) bool {
+		if now.Sub(at.(time.Time)) >= nsLiveLookup {
+			s.nsDeleted.CompareAndDelete(k, at)
+		}
+		return true
+	})
+	s.nsDeleted.Store(ns, now)
+}
+
 // namespaceAccepts refuses objects in missing or terminating namespaces.
 func (s *Server) namespaceAccepts(ctx context.Context, ns string) error {
 	nh := s.byGR[registry.Namespaces.GR()]
 	// The cache answers the common case; a namespace it has not seen yet
-	// (created a moment ago) is read from etcd.
+	// (created a moment ago) or one deleted a moment ago is read from etcd.
 	obj, ok := nh.store.CachedGet(nh.store.Key("", ns))
+	if at, deleted := s.nsDeleted.Load(ns); deleted && time.Since(at.(time.Time)) < nsLiveLookup {
+		ok = false
+	}
 	var err error
 	if !ok {
 		obj, err = nh.store.Get(ctx, nh.store.Key("", ns), ns)

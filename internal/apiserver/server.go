@@ -93,6 +93,8 @@ type Server struct {
 	watcher   clientv3.Watcher
 	metrics   *apiMetrics
 	usage     *metricsAPI // metrics.k8s.io figures
+	// nsDeleted: namespace name → when this server marked it deleted.
+	nsDeleted sync.Map
 }
 
 // New builds the server and starts its watch caches; they run until ctx ends.

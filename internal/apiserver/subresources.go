@@ -16,6 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/skiff-sh/skiff/internal/podutil"
 )
 
 type autoscalingScale = autoscalingv1.Scale
@@ -144,7 +146,7 @@ func (h *resourceHandler) bind(w http.ResponseWriter, r *http.Request, req *requ
 			}
 			pod.Annotations[k] = v
 		}
-		setPodCondition(pod, corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()})
+		podutil.SetCondition(&pod.Status, corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()})
 		return pod, nil
 	})
 	if err != nil {
@@ -152,16 +154,6 @@ func (h *resourceHandler) bind(w http.ResponseWriter, r *http.Request, req *requ
 	}
 	writeObject(w, r, http.StatusCreated, output{mediaType: mimeJSON}, &metav1.Status{Status: metav1.StatusSuccess, Code: http.StatusCreated})
 	return nil
-}
-
-func setPodCondition(pod *corev1.Pod, c corev1.PodCondition) {
-	for i := range pod.Status.Conditions {
-		if pod.Status.Conditions[i].Type == c.Type {
-			pod.Status.Conditions[i] = c
-			return
-		}
-	}
-	pod.Status.Conditions = append(pod.Status.Conditions, c)
 }
 
 // evict deletes a pod through pods/eviction. No PodDisruptionBudgets are

@@ -176,11 +176,6 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	if err == nil || apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) {
 		return err // conflicts only mean a stale cache: retried quietly
 	}
-	if apierrors.IsForbidden(err) {
-		// Most likely a terminating namespace (this API server gives no
-		// status cause to tell): retried without an event nobody can write.
-		return fmt.Errorf("write endpoints %s: %w", key, err)
-	}
 	if cur == nil {
 		c.events.Eventf(ep, corev1.EventTypeWarning, ReasonFailedToCreate, "Failed to create endpoint for service %s: %v", key, err)
 		return fmt.Errorf("create endpoints %s: %w", key, err)

@@ -226,12 +226,12 @@ func annotate(s *discoveryv1.EndpointSlice, trigger time.Time) {
 	}
 }
 
-// quiet: conflicts (a stale cache) and forbidden writes (most likely a
-// terminating namespace, where the event could not be written either) are
-// retried without a warning event.
+// quiet: conflicts (a stale cache) are retried without a warning event. A
+// forbidden write is not quiet: a terminating namespace is told apart by its
+// status cause above, so what is left is a policy the user must hear about.
 func quiet(errs []error) bool {
 	for _, err := range errs {
-		if !apierrors.IsConflict(err) && !apierrors.IsForbidden(err) {
+		if !apierrors.IsConflict(err) {
 			return false
 		}
 	}

@@ -2,14 +2,18 @@ package endpointslice
 
 import (
 	"context"
+	"errors"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
 	clienttesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/record"
 )
 
 // TestSyncWritesOnlyOnChange runs sync against listers and a fake clientset:
@@ -66,5 +70,47 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestForbiddenWriteWarnsButTerminatingNamespaceIsDropped: a create refused
+// because the namespace is terminating ends the sync quietly (it can never
+// succeed), while any other forbidden write is an error with a warning event,
+// as upstream reports it, so a broken policy is not hidden.
+func TestForbiddenWriteWarnsButTerminatingNamespaceIsDropped(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		cause     metav1.CauseType
+		wantErr   bool
+		wantEvent bool
+	}{
+		{"terminating namespace", corev1.NamespaceTerminatingCause, false, false},
+		{"policy", "", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			client := fake.NewClientset()
+			client.PrependReactor("create", "endpointslices", func(clienttesting.Action) (bool, runtime.Object, error) {
+				err := apierrors.NewForbidden(discoveryv1.Resource("endpointslices"), "", errors.New("no"))
+				if tc.cause != "" {
+					err.ErrStatus.Details.Causes = []metav1.StatusCause{{Type: tc.cause}}
+				}
+				return true, nil, err
+			})
+			factory := informers.NewSharedInformerFactory(client, 0)
+			c := NewController(client, factory)
+			t.Cleanup(c.recorder.Stop)
+			events := record.NewFakeRecorder(10)
+			c.events = events
+			must(t, factory.Core().V1().Services().Informer().GetIndexer().Add(service()))
+			must(t, factory.Core().V1().Pods().Informer().GetIndexer().Add(pod("a", "10.0.0.1", true)))
+
+			err := c.sync(context.Background(), "ns/svc")
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("sync err = %v, want error %v", err, tc.wantErr)
+			}
+			if got := len(events.Events) > 0; got != tc.wantEvent {
+				t.Fatalf("warning event recorded = %v, want %v", got, tc.wantEvent)
+			}
+		})
 	}
 }

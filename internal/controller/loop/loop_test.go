@@ -3,6 +3,7 @@ package loop
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -59,5 +60,31 @@ func TestRunRetriesFailuresAndRequeues(t *testing.T) {
 	}
 	if n := q.NumRequeues("fails-once"); n != 0 {
 		t.Fatalf("success did not forget the failure count: %d", n)
+	}
+}
+
+// TestOnlyConflictsNeedsEveryJoinedErrorToBeAConflict: a sync that met a
+// conflict on one write and a real failure on another must take the failure
+// path (logged, backed off), not the quiet conflict retry.
+func TestOnlyConflictsNeedsEveryJoinedErrorToBeAConflict(t *testing.T) {
+	conflict := apierrors.NewConflict(schema.GroupResource{Resource: "pods"}, "p", errors.New("stale"))
+	internal := apierrors.NewInternalError(errors.New("etcd down"))
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"conflict", conflict, true},
+		{"wrapped conflict", fmt.Errorf("update pod: %w", conflict), true},
+		{"joined conflicts", errors.Join(conflict, fmt.Errorf("status: %w", conflict)), true},
+		{"conflict and a 500", errors.Join(conflict, internal), false},
+		{"nested join hiding a 500", errors.Join(conflict, errors.Join(conflict, internal)), false},
+		{"wrapped join hiding a 500", fmt.Errorf("sync: %w", errors.Join(conflict, internal)), false},
+		{"500", internal, false},
+		{"plain error", errors.New("boom"), false},
+	} {
+		if got := onlyConflicts(tc.err); got != tc.want {
+			t.Errorf("%s: onlyConflicts = %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/skiff-sh/skiff/internal/controller/loop"
+	"github.com/skiff-sh/skiff/internal/podutil"
 )
 
 // Event reason and pod condition of a taint eviction, as upstream's.
@@ -216,15 +217,9 @@ func (c *TaintEviction) evict(ctx context.Context, pod *corev1.Pod) error {
 		if p.UID != pod.UID || p.DeletionTimestamp != nil {
 			return nil
 		}
-		cond := corev1.PodCondition{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue,
-			Reason: reasonDeletionByTaint, Message: messageDeletionByTaint, LastTransitionTime: metav1.NewTime(c.now())}
-		if i := podCondition(p, corev1.DisruptionTarget); i >= 0 {
-			if p.Status.Conditions[i].Status == corev1.ConditionTrue && p.Status.Conditions[i].Reason == reasonDeletionByTaint {
-				return nil
-			}
-			p.Status.Conditions[i] = cond
-		} else {
-			p.Status.Conditions = append(p.Status.Conditions, cond)
+		if !podutil.SetCondition(&p.Status, corev1.PodCondition{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue,
+			Reason: reasonDeletionByTaint, Message: messageDeletionByTaint, LastTransitionTime: metav1.NewTime(c.now())}) {
+			return nil
 		}
 		_, err = pods.UpdateStatus(ctx, p, metav1.UpdateOptions{})
 		return err

@@ -22,6 +22,7 @@ import (
 	nodeutil "k8s.io/component-helpers/node/util"
 
 	"github.com/skiff-sh/skiff/internal/controller/loop"
+	"github.com/skiff-sh/skiff/internal/podutil"
 )
 
 // period is how often the pods are looked over (upstream's 20 s), and
@@ -161,7 +162,7 @@ func (c *Controller) forceDelete(ctx context.Context, p *corev1.Pod, why string)
 	if why != "" && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
 		q := p.DeepCopy()
 		q.Status.Phase = corev1.PodFailed
-		q.Status.Conditions = append(q.Status.Conditions, corev1.PodCondition{Type: corev1.DisruptionTarget,
+		podutil.SetCondition(&q.Status, corev1.PodCondition{Type: corev1.DisruptionTarget,
 			Status: corev1.ConditionTrue, Reason: "DeletionByPodGC", Message: why, LastTransitionTime: metav1.Now()})
 		_, _ = c.client.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, q, metav1.UpdateOptions{})
 	}

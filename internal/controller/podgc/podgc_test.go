@@ -10,6 +10,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes/fake"
+	clienttesting "k8s.io/client-go/testing"
 
 	"github.com/skiff-sh/skiff/internal/testenv"
 )
@@ -83,5 +85,37 @@ func TestCollectsPodsNothingElseWillFinish(t *testing.T) {
 	})
 	if !exists("on-live") {
 		t.Fatal("a pod on a live node was deleted")
+	}
+}
+
+// TestForceDeleteKeepsOneDisruptionTarget: a pod that taint eviction already
+// marked gets its DisruptionTarget condition replaced, not a second one.
+func TestForceDeleteKeepsOneDisruptionTarget(t *testing.T) {
+	p := pod("evicted", "ghost")
+	p.Status.Phase = corev1.PodRunning
+	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue, Reason: "DeletionByTaintManager"}}
+	cs := fake.NewClientset(p)
+	c := NewController(cs, informers.NewSharedInformerFactory(cs, 0), 2)
+	c.forceDelete(context.Background(), p, "node ghost is gone")
+	var got *corev1.Pod
+	for _, a := range cs.Actions() {
+		if a.Matches("update", "pods") && a.GetSubresource() == "status" {
+			got = a.(clienttesting.UpdateAction).GetObject().(*corev1.Pod)
+		}
+	}
+	if got == nil {
+		t.Fatalf("no status update among %v", cs.Actions())
+	}
+	n := 0
+	for _, cond := range got.Status.Conditions {
+		if cond.Type == corev1.DisruptionTarget {
+			n++
+			if cond.Reason != "DeletionByPodGC" {
+				t.Errorf("reason %q, want DeletionByPodGC", cond.Reason)
+			}
+		}
+	}
+	if n != 1 || got.Status.Phase != corev1.PodFailed {
+		t.Fatalf("conditions %v phase %s, want one DisruptionTarget and Failed", got.Status.Conditions, got.Status.Phase)
 	}
 }
