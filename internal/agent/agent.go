@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -59,6 +60,7 @@ type Agent struct {
 	images   criapi.ImageManagerService
 	ip       string
 	nodeUID  types.UID
+	lease    *coordinationv1.Lease // as last written: renewed without a read
 	log      *slog.Logger
 	recorder record.EventRecorder
 	pods     corelisters.PodLister

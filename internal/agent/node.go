@@ -214,7 +214,9 @@ func (a *Agent) heartbeat(ctx context.Context) {
 // show the node Ready.
 func (a *Agent) postStatus(ctx context.Context, force bool) error {
 	nodes := a.client.CoreV1().Nodes()
-	node, err := nodes.Get(ctx, a.opts.NodeName, metav1.GetOptions{})
+	// From the API server's cache, as the kubelet reads it: it only tells
+	// whether the node still shows Ready.
+	node, err := nodes.Get(ctx, a.opts.NodeName, metav1.GetOptions{ResourceVersion: "0"})
 	if apierrors.IsNotFound(err) {
 		return a.register(ctx)
 	}
@@ -234,9 +236,19 @@ func nodeReady(n *corev1.Node) bool {
 	return c != nil && c.Status == corev1.ConditionTrue
 }
 
+// renewLease renews the node's lease from the copy it last wrote, as the
+// kubelet does, and reads it again only when that write fails.
 func (a *Agent) renewLease(ctx context.Context) {
 	leases := a.client.CoordinationV1().Leases(corev1.NamespaceNodeLease)
 	now := metav1.NewMicroTime(time.Now())
+	if l := a.lease; l != nil {
+		a.lease = nil
+		l.Spec.RenewTime = &now
+		if written, err := leases.Update(ctx, l, metav1.UpdateOptions{}); err == nil {
+			a.lease = written
+			return
+		}
+	}
 	l, err := leases.Get(ctx, a.opts.NodeName, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		l = &coordinationv1.Lease{
@@ -244,9 +256,8 @@ func (a *Agent) renewLease(ctx context.Context) {
 				OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: a.opts.NodeName, UID: a.nodeUID}}},
 			Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To(a.opts.NodeName), LeaseDurationSeconds: ptr.To(int32(leaseDuration)), RenewTime: &now},
 		}
-		if _, err := leases.Create(ctx, l, metav1.CreateOptions{}); err != nil && ctx.Err() == nil {
-			a.log.Warn("create node lease", "err", err)
-		}
+		written, err := leases.Create(ctx, l, metav1.CreateOptions{})
+		a.keepLease(ctx, written, err, "create node lease")
 		return
 	}
 	if err != nil {
@@ -258,7 +269,19 @@ func (a *Agent) renewLease(ctx context.Context) {
 	l.Spec.RenewTime = &now
 	l.Spec.HolderIdentity = ptr.To(a.opts.NodeName)
 	l.Spec.LeaseDurationSeconds = ptr.To(int32(leaseDuration))
-	if _, err := leases.Update(ctx, l, metav1.UpdateOptions{}); err != nil && ctx.Err() == nil {
-		a.log.Warn("renew node lease", "err", err)
+	written, err := leases.Update(ctx, l, metav1.UpdateOptions{})
+	a.keepLease(ctx, written, err, "renew node lease")
+}
+
+// keepLease remembers a written lease for the next renewal; after a failed
+// write (client-go then returns an empty object) the next renewal reads it.
+func (a *Agent) keepLease(ctx context.Context, written *coordinationv1.Lease, err error, what string) {
+	if err != nil {
+		a.lease = nil
+		if ctx.Err() == nil {
+			a.log.Warn(what, "err", err)
+		}
+		return
 	}
+	a.lease = written
 }

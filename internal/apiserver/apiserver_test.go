@@ -185,6 +185,38 @@ func TestStaleUpdateConflicts(t *testing.T) {
 	}
 }
 
+// TestGetWithResourceVersionReadsTheCache: a GET naming a resourceVersion is
+// answered from the watch cache (not older than that version; "0" = any), a
+// GET without one reads etcd, and a bad version is a 400.
+func TestGetWithResourceVersionReadsTheCache(t *testing.T) {
+	env := testenv.Start(t)
+	ctx := context.Background()
+	cms := env.Client.CoreV1().ConfigMaps("default")
+	a, err := cms.Create(ctx, cm("c", map[string]string{"k": "1"}), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Data["k"] = "2"
+	b, err := cms.Update(ctx, a, metav1.UpdateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Not older than the update: the cache waits for it.
+	got, err := cms.Get(ctx, "c", metav1.GetOptions{ResourceVersion: b.ResourceVersion})
+	if err != nil || got.Data["k"] != "2" || got.ResourceVersion != b.ResourceVersion {
+		t.Fatalf("get at %s: %v %v, want the update", b.ResourceVersion, got.Data, err)
+	}
+	if got, err := cms.Get(ctx, "c", metav1.GetOptions{ResourceVersion: "0"}); err != nil || got.UID != a.UID {
+		t.Fatalf("get at 0: %v, %v", got, err)
+	}
+	if _, err := cms.Get(ctx, "missing", metav1.GetOptions{ResourceVersion: "0"}); !apierrors.IsNotFound(err) {
+		t.Fatalf("missing object at 0: %v, want 404", err)
+	}
+	if _, err := cms.Get(ctx, "c", metav1.GetOptions{ResourceVersion: "x"}); !apierrors.IsBadRequest(err) {
+		t.Fatalf("bad resourceVersion: %v, want 400", err)
+	}
+}
+
 func TestWatchFromCompactedRevisionIsGone(t *testing.T) {
 	env := testenv.Start(t)
 	ctx := context.Background()

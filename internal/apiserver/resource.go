@@ -169,7 +169,7 @@ func (h *resourceHandler) get(w http.ResponseWriter, r *http.Request, req *reque
 	if req.sub == "log" {
 		return h.server.proxyLog(w, r, req)
 	}
-	obj, err := h.store.Get(r.Context(), h.key(req), req.name)
+	obj, err := h.store.GetAt(r.Context(), h.key(req), req.name, r.URL.Query().Get("resourceVersion"))
 	if err != nil {
 		return err
 	}

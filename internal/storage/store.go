@@ -175,6 +175,28 @@ func (s *Store) Get(ctx context.Context, key, name string) (runtime.Object, erro
 	return obj, err
 }
 
+// GetAt is Get with a GET's resourceVersion: "" reads etcd; "0" (any) and N
+// (not older than N) are answered by the watch cache, as upstream does, so a
+// client polling one object (the agent its Node) costs etcd nothing.
+// Callers must not modify the returned object.
+func (s *Store) GetAt(ctx context.Context, key, name, resourceVersion string) (runtime.Object, error) {
+	if resourceVersion == "" {
+		return s.Get(ctx, key, name)
+	}
+	rv, err := parseRV(resourceVersion)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.cache.waitFor(ctx, rv); err != nil {
+		return nil, err
+	}
+	obj, ok := s.CachedGet(key)
+	if !ok {
+		return nil, apierrors.NewNotFound(s.resource, name)
+	}
+	return obj, nil
+}
+
 // read returns the stored key-value and its decoded object.
 func (s *Store) read(ctx context.Context, key, name string) (*mvccpb.KeyValue, runtime.Object, error) {
 	resp, err := s.client.Get(ctx, key)
