@@ -45,6 +45,7 @@ func newBenchCommand() *cobra.Command {
 	f.IntVar(&o.Watchers, "watchers", 1000, "concurrent watches for the fan-out figure")
 	f.IntVar(&o.WatchWrites, "watch-writes", 200, "writes timed through the watchers")
 	f.BoolVar(&o.JSON, "json", false, "print one JSON object")
+	f.BoolVar(&o.Floor, "floor", false, "measure a minimal create handler (TLS, protobuf, one etcd transaction) instead of skiff: the ceiling of the ratio on this machine")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (server and clients) here")
 	var so bench.SchedulerOptions
 	sched := &cobra.Command{

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -20,6 +21,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/skiff-sh/skiff/internal/etcd"
 	"github.com/skiff-sh/skiff/internal/server"
 )
 
@@ -31,6 +33,9 @@ type APIOptions struct {
 	Watchers    int
 	WatchWrites int
 	JSON        bool
+	// Floor measures a minimal create handler instead of skiff's API server
+	// (see floorHandler): the ceiling of the ratio on this machine.
+	Floor bool
 }
 
 // APIResult is what `skiff bench api --json` prints.
@@ -44,6 +49,10 @@ type APIResult struct {
 	// ratio is against etcd as its clients see it, over gRPC).
 	EtcdInProcessPutsPerS float64 `json:"etcd_inprocess_puts_per_s,omitempty"`
 	Ratio                 float64 `json:"ratio"`
+	// The process's CPU per create and per put: server, etcd and clients
+	// together (0 with --kubeconfig, where the server runs elsewhere).
+	APICPUMicrosPerCreate float64 `json:"api_cpu_us_per_create,omitempty"`
+	EtcdCPUMicrosPerPut   float64 `json:"etcd_cpu_us_per_put,omitempty"`
 	CreateP50Ms           float64 `json:"create_p50_ms"`
 	CreateP99Ms           float64 `json:"create_p99_ms"`
 	Watchers              int     `json:"watchers"`
@@ -61,34 +70,52 @@ func percentile(d []time.Duration, p float64) float64 {
 	return float64(s[i].Microseconds()) / 1000
 }
 
+// processCPU is the CPU time this process has used, user and system.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // RunAPI runs the API benchmark and writes its report to out.
 func RunAPI(ctx context.Context, o APIOptions, out io.Writer) (*APIResult, error) {
 	var cfg *rest.Config
 	var etcdClient, inProcess *clientv3.Client
+	var err error
 	if o.Kubeconfig == "" {
 		dir, err := os.MkdirTemp("", "skiff-bench")
 		if err != nil {
 			return nil, err
 		}
 		defer os.RemoveAll(dir)
-		sctx, cancel := context.WithCancel(ctx)
-		r, err := server.Start(sctx, server.Options{DataDir: dir, BindAddress: "127.0.0.1", SecurePort: 0})
-		if err != nil {
-			cancel()
-			return nil, err
+		var backend *etcd.Backend
+		if o.Floor {
+			var stop func()
+			if cfg, backend, stop, err = startFloor(ctx, dir); err != nil {
+				return nil, err
+			}
+			defer stop()
+		} else {
+			sctx, cancel := context.WithCancel(ctx)
+			r, err := server.Start(sctx, server.Options{DataDir: dir, BindAddress: "127.0.0.1", SecurePort: 0})
+			if err != nil {
+				cancel()
+				return nil, err
+			}
+			defer func() { cancel(); _ = r.Wait() }()
+			if cfg, err = clientcmd.BuildConfigFromFlags("", r.Kubeconfig); err != nil {
+				return nil, err
+			}
+			backend = r.Etcd
 		}
-		defer func() { cancel(); _ = r.Wait() }()
-		o.Kubeconfig = r.Kubeconfig
 		// The baseline is etcd as any client sees it: gRPC on its client URL.
-		etcdClient, err = clientv3.New(clientv3.Config{Endpoints: r.Etcd.Endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+		etcdClient, err = clientv3.New(clientv3.Config{Endpoints: backend.Endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 		if err != nil {
 			return nil, err
 		}
 		defer etcdClient.Close()
-		inProcess = r.Etcd.Client
-	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
-	if err != nil {
+		inProcess = backend.Client
+	} else if cfg, err = clientcmd.BuildConfigFromFlags("", o.Kubeconfig); err != nil {
 		return nil, err
 	}
 	cfg.QPS, cfg.Burst = -1, 0 // no client-side throttling: measure the server
@@ -98,16 +125,20 @@ func RunAPI(ctx context.Context, o APIOptions, out io.Writer) (*APIResult, error
 	}
 	res := &APIResult{Objects: o.Objects, Writers: o.Writers, Watchers: o.Watchers}
 	run := fmt.Sprintf("bench-%d", time.Now().UnixNano()%100000)
-	for _, ns := range []string{run, run + "-watch"} {
-		if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-			return nil, fmt.Errorf("create namespace: %w", err)
+	if o.Floor {
+		res.Watchers = 0 // the floor serves creates only
+	} else {
+		for _, ns := range []string{run, run + "-watch"} {
+			if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+				return nil, fmt.Errorf("create namespace: %w", err)
+			}
 		}
 	}
 	payload := strings.Repeat("x", 1024)
 
 	// API creates from concurrent client-go writers.
 	lat := make([]time.Duration, o.Objects)
-	start := time.Now()
+	start, cpu0 := time.Now(), processCPU()
 	err = parallel(ctx, o.Objects, o.Writers, func(i int) error {
 		t0 := time.Now()
 		_, err := client.CoreV1().ConfigMaps(run).Create(ctx, &corev1.ConfigMap{
@@ -116,7 +147,7 @@ func RunAPI(ctx context.Context, o APIOptions, out io.Writer) (*APIResult, error
 		lat[i] = time.Since(t0)
 		return err
 	})
-	apiDur := time.Since(start)
+	apiDur, apiCPU := time.Since(start), processCPU()-cpu0
 	if err != nil {
 		return nil, fmt.Errorf("create: %w", err)
 	}
@@ -125,35 +156,39 @@ func RunAPI(ctx context.Context, o APIOptions, out io.Writer) (*APIResult, error
 
 	// The same keys and bytes straight into the same etcd, as the baseline.
 	if etcdClient != nil {
-		sample, err := client.CoreV1().ConfigMaps(run).Get(ctx, "cm-00000", metav1.GetOptions{})
-		if err != nil {
-			return nil, err
+		res.APICPUMicrosPerCreate = float64(apiCPU.Microseconds()) / float64(o.Objects)
+		stored, err := inProcess.Get(ctx, "/registry/configmaps/"+run+"/cm-00000")
+		if err != nil || len(stored.Kvs) == 0 {
+			return nil, fmt.Errorf("read the stored bytes of cm-00000: %v", err)
 		}
-		sample.ResourceVersion = ""
-		body, _ := json.Marshal(sample)
-		puts := func(c *clientv3.Client) (float64, error) {
+		body := string(stored.Kvs[0].Value)
+		puts := func(c *clientv3.Client) (float64, time.Duration, error) {
 			defer c.Delete(ctx, "/bench/", clientv3.WithPrefix())
-			start := time.Now()
+			start, cpu0 := time.Now(), processCPU()
 			err := parallel(ctx, o.Objects, o.Writers, func(i int) error {
-				_, err := c.Put(ctx, fmt.Sprintf("/bench/registry/configmaps/%s/cm-%05d", run, i), string(body))
+				_, err := c.Put(ctx, fmt.Sprintf("/bench/registry/configmaps/%s/cm-%05d", run, i), body)
 				return err
 			})
 			if err != nil {
-				return 0, fmt.Errorf("etcd put: %w", err)
+				return 0, 0, fmt.Errorf("etcd put: %w", err)
 			}
-			return float64(o.Objects) / time.Since(start).Seconds(), nil
+			return float64(o.Objects) / time.Since(start).Seconds(), processCPU() - cpu0, nil
 		}
-		if res.EtcdPutsPerS, err = puts(etcdClient); err != nil {
+		var cpu time.Duration
+		if res.EtcdPutsPerS, cpu, err = puts(etcdClient); err != nil {
 			return nil, err
 		}
+		res.EtcdCPUMicrosPerPut = float64(cpu.Microseconds()) / float64(o.Objects)
 		res.Ratio = res.APICreatesPerS / res.EtcdPutsPerS
-		if res.EtcdInProcessPutsPerS, err = puts(inProcess); err != nil {
+		if res.EtcdInProcessPutsPerS, _, err = puts(inProcess); err != nil {
 			return nil, err
 		}
 	}
 
-	if err := watchFanout(ctx, client, run+"-watch", o, res); err != nil {
-		return nil, err
+	if !o.Floor {
+		if err := watchFanout(ctx, client, run+"-watch", o, res); err != nil {
+			return nil, err
+		}
 	}
 	if o.JSON {
 		enc := json.NewEncoder(out)
@@ -166,6 +201,7 @@ func RunAPI(ctx context.Context, o APIOptions, out io.Writer) (*APIResult, error
 	}{
 		{"api_creates_per_s", res.APICreatesPerS}, {"etcd_puts_per_s", res.EtcdPutsPerS}, {"ratio", res.Ratio},
 		{"etcd_inprocess_puts_per_s", res.EtcdInProcessPutsPerS},
+		{"api_cpu_us_per_create", res.APICPUMicrosPerCreate}, {"etcd_cpu_us_per_put", res.EtcdCPUMicrosPerPut},
 		{"create_p50_ms", res.CreateP50Ms}, {"create_p99_ms", res.CreateP99Ms}, {"watchers", float64(res.Watchers)},
 		{"watch_delivery_p50_ms", res.WatchDeliveryP50Ms}, {"watch_delivery_p99_ms", res.WatchDeliveryP99Ms},
 	} {

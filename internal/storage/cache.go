@@ -121,7 +121,7 @@ func withRV(obj runtime.Object, rev int64) runtime.Object {
 func (c *cache) run(ctx context.Context, rev int64) {
 	for ctx.Err() == nil {
 		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-		ch := c.watcher.Watch(wctx, c.store.prefix, clientv3.WithPrefix(), clientv3.WithPrevKV(),
+		ch := c.watcher.Watch(wctx, c.store.prefix, clientv3.WithPrefix(),
 			clientv3.WithRev(rev+1), clientv3.WithProgressNotify())
 		for resp := range ch {
 			if err := resp.Err(); err != nil {
@@ -135,9 +135,15 @@ func (c *cache) run(ctx context.Context, rev int64) {
 				rev = max(rev, resp.Header.Revision)
 				continue
 			}
+			// Decoded before taking the lock: readers and new watchers
+			// wait only for the map updates, not for JSON decoding.
+			objs := make([]runtime.Object, len(resp.Events))
+			for i, ev := range resp.Events {
+				objs[i] = c.decodeEvent(ev)
+			}
 			c.mu.Lock()
-			for _, ev := range resp.Events {
-				c.applyEtcd(ev)
+			for i, ev := range resp.Events {
+				c.applyEtcd(ev, objs[i])
 				rev = ev.Kv.ModRevision
 			}
 			// Not the header's revision: etcd sends a lagging watcher its
@@ -171,7 +177,22 @@ func (c *cache) run(ctx context.Context, rev int64) {
 	c.mu.Unlock()
 }
 
-func (c *cache) applyEtcd(ev *clientv3.Event) {
+// decodeEvent is the object a PUT stored (nil for a DELETE, or when the
+// stored bytes do not decode).
+func (c *cache) decodeEvent(ev *clientv3.Event) runtime.Object {
+	if ev.Type == mvccpb.DELETE {
+		return nil
+	}
+	obj, err := c.store.decode(ev.Kv.Value, ev.Kv.ModRevision)
+	if err != nil {
+		slog.Error("skip undecodable object", "key", string(ev.Kv.Key), "err", err)
+	}
+	return obj
+}
+
+// applyEtcd applies one etcd event, whose stored object decodeEvent gave;
+// c.mu is held.
+func (c *cache) applyEtcd(ev *clientv3.Event, obj runtime.Object) {
 	key := string(ev.Kv.Key)
 	if ev.Type == mvccpb.DELETE {
 		prev, ok := c.items[key]
@@ -182,9 +203,7 @@ func (c *cache) applyEtcd(ev *clientv3.Event) {
 		c.apply(event{typ: watch.Deleted, key: key, obj: withRV(prev, ev.Kv.ModRevision), prev: prev, rev: ev.Kv.ModRevision})
 		return
 	}
-	obj, err := c.store.decode(ev.Kv.Value, ev.Kv.ModRevision)
-	if err != nil {
-		slog.Error("skip undecodable object", "key", key, "err", err)
+	if obj == nil {
 		return
 	}
 	prev, existed := c.items[key]
