@@ -17,6 +17,9 @@ func TestBenchCommandsReport(t *testing.T) {
 		{[]string{"rollout", "--replicas", "4"}, []string{"create_s", "rollout_s", "server_rss_mb", "agent_rss_mb"}},
 		{[]string{"idle", "--duration", "2s"}, []string{"ready_s", "server_rss_mb"}},
 		{[]string{"pods", "--pods", "5", "--idle", "1s"}, []string{"startup_p99_ms", "agent_rss_mb", "shims_anon_mb"}},
+		{[]string{"api", "--objects", "200", "--watchers", "5", "--watch-writes", "5"},
+			[]string{"api_creates_per_s", "etcd_puts_per_s", "ratio", "api_cpu_us_per_create", "create_p99_ms", "watch_delivery_p99_ms"}},
+		{[]string{"api", "--floor", "--objects", "200"}, []string{"api_creates_per_s", "ratio", "api_cpu_us_per_create"}},
 	} {
 		out, err := exec.Command(skiffBin, append([]string{"bench"}, append(tc.args, "--json")...)...).Output()
 		if err != nil {
