@@ -29,6 +29,8 @@ import (
 	"k8s.io/streaming/pkg/httpstream"
 	"k8s.io/streaming/pkg/httpstream/spdy"
 	"k8s.io/streaming/pkg/httpstream/wsstream"
+
+	"github.com/skiff-sh/skiff/internal/streamlog"
 )
 
 // pods/exec, pods/attach and pods/portforward, as upstream's API server
@@ -63,6 +65,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, req *reques
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		return methodNotAllowed(r.Method)
 	}
+	r = r.WithContext(streamlog.Context(r.Context()))
 	if r.Method == http.MethodGet {
 		// A WebSocket upgrade is a GET, but it runs commands as the SPDY
 		// POST does: as upstream, it also needs "create".
