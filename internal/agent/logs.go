@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"time"
+
+	"github.com/skiff-sh/skiff/internal/runtime/shim"
 )
 
 // logOptions are the kubelet's container log options.
@@ -17,32 +19,6 @@ type logOptions struct {
 	tail       int64 // -1: all
 	since      time.Time
 	limitBytes int64 // 0: no limit
-}
-
-// criLine is one parsed line of a CRI log file:
-// "<RFC3339Nano time> <stdout|stderr> <F|P> <text>".
-type criLine struct {
-	ts      time.Time
-	partial bool
-	text    []byte
-}
-
-func parseCRILine(line []byte) (criLine, bool) {
-	var l criLine
-	fields := bytes.SplitN(line, []byte{' '}, 4)
-	if len(fields) < 3 {
-		return l, false
-	}
-	ts, err := time.Parse(time.RFC3339Nano, string(fields[0]))
-	if err != nil {
-		return l, false
-	}
-	l.ts = ts
-	l.partial = string(fields[2]) == "P"
-	if len(fields) == 4 {
-		l.text = fields[3]
-	}
-	return l, true
 }
 
 // writeLogs copies a CRI log file to w as `kubectl logs` shows it. With
@@ -74,12 +50,12 @@ func writeLogs(ctx context.Context, path string, o logOptions, w io.Writer, runn
 	}
 	r := bufio.NewReaderSize(f, 64<<10)
 	var pending []byte // text of partial lines waiting for their end
-	format := func(l criLine) []byte {
-		text := append(pending, l.text...)
+	format := func(l shim.LogEntry) []byte {
+		text := append(pending, l.Text...)
 		pending = nil
 		var b []byte
 		if o.timestamps {
-			b = append(b, l.ts.Format(time.RFC3339Nano)...)
+			b = append(b, l.Time.Format(time.RFC3339Nano)...)
 			b = append(b, ' ')
 		}
 		b = append(b, text...)
@@ -101,12 +77,12 @@ func writeLogs(ctx context.Context, path string, o logOptions, w io.Writer, runn
 			}
 			line := append(carry, bytes.TrimSuffix(chunk, []byte{'\n'})...)
 			carry = nil
-			l, ok := parseCRILine(line)
-			if !ok || l.ts.Before(o.since) {
-				continue
+			l, err := shim.ParseLogEntry(line)
+			if err != nil || l.Time.Before(o.since) {
+				continue // malformed, or older than since
 			}
-			if l.partial {
-				pending = append(pending, l.text...)
+			if l.Partial {
+				pending = append(pending, l.Text...)
 				continue
 			}
 			return format(l), nil

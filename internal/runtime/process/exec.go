@@ -21,9 +21,86 @@ import (
 	"github.com/skiff-sh/skiff/internal/runtime/shim"
 )
 
-// execWaitDelay bounds how long ExecSync waits for output after the command
-// exited: a background child it left could hold the pipes open forever.
+// execWaitDelay bounds how long an exec waits for output after the command
+// exited: a background child it left could hold the output open forever.
 const execWaitDelay = time.Second
+
+// containerExec is a command run in a container through the shim's exec
+// mode, which takes the container's environment, working directory and user
+// and, as root, enters its cgroup and mount namespace. ExecSync and
+// execStream differ only in how they wire its input and output.
+type containerExec struct {
+	*exec.Cmd
+	id  string
+	cmd []string
+	// The shim writes why it could not exec the command to failureW (its
+	// fd 3); the exec closes it, so failure reads EOF on success.
+	failure, failureW *os.File
+	waitErr           error // Wait's error once wait returned nil
+}
+
+// newContainerExec prepares cmd in container c. ctx ending kills the
+// command's process group (the group of its own it gets here, or the
+// session a caller's SysProcAttr gives it instead), so what the command
+// started ends with it. The caller must close it.
+func (r *Runtime) newContainerExec(ctx context.Context, id string, c *container, cmd []string) (*containerExec, error) {
+	failure, failureW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("exec in container %s: create pipe: %w", id, err)
+	}
+	argv := append(slices.Clone(r.shimCommand), "exec", c.dir, "--")
+	argv = append(argv, cmd...)
+	ec := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	ec.Dir = "/"
+	ec.ExtraFiles = []*os.File{failureW}
+	ec.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	ec.Cancel = func() error { return syscall.Kill(-ec.Process.Pid, syscall.SIGKILL) }
+	return &containerExec{Cmd: ec, id: id, cmd: cmd, failure: failure, failureW: failureW}, nil
+}
+
+func (x *containerExec) start() error {
+	err := x.Start()
+	x.failureW.Close() // the child has its copy
+	if err != nil {
+		return fmt.Errorf("exec in container %s: start helper: %w", x.id, err)
+	}
+	return nil
+}
+
+// wait waits for the command to end. Its error means the command did not
+// run at all; otherwise ProcessState tells how it exited.
+func (x *containerExec) wait() error {
+	msg, _ := io.ReadAll(x.failure) // EOF once the helper exec'd the command
+	x.waitErr = x.Wait()
+	switch {
+	case len(msg) > 0:
+		return fmt.Errorf("exec in container %s: %s", x.id, msg)
+	case x.ProcessState == nil:
+		return fmt.Errorf("exec in container %s: %w", x.id, x.waitErr)
+	}
+	return nil
+}
+
+// exitError is nil for exit status 0, else a k8s.io/utils/exec.CodeExitError
+// (an exec.ExitError: read ExitStatus()), as the kubelet's remote CRI client
+// returns, so exec probes treat every runtime alike and the streaming server
+// reports the exit code. A non-nil stderr is added to its message.
+func (x *containerExec) exitError(stderr *bytes.Buffer) error {
+	code := shim.ExitCode(x.ProcessState)
+	if code == 0 {
+		return nil
+	}
+	err := fmt.Errorf("command '%s' exited with %d", strings.Join(x.cmd, " "), code)
+	if stderr != nil {
+		err = fmt.Errorf("%w: %s", err, stderr.Bytes())
+	}
+	return utilexec.CodeExitError{Err: err, Code: int(code)}
+}
+
+func (x *containerExec) close() {
+	x.failure.Close()
+	x.failureW.Close() // if never started
+}
 
 // ExecSync runs cmd in the container: with its environment, working
 // directory and user and, as root, in its cgroup and mount namespace. It
@@ -57,50 +134,32 @@ func (r *Runtime) ExecSync(ctx context.Context, id string, cmd []string, timeout
 		defer cancel()
 	}
 
-	failure, w, err := os.Pipe()
+	x, err := r.newContainerExec(runCtx, id, c, cmd)
 	if err != nil {
-		return nil, nil, fmt.Errorf("exec in container %s: create pipe: %w", id, err)
+		return nil, nil, err
 	}
-	defer failure.Close()
-	argv := append(slices.Clone(r.shimCommand), "exec", c.dir, "--")
-	argv = append(argv, cmd...)
-	ec := exec.CommandContext(runCtx, argv[0], argv[1:]...)
-	ec.Dir = "/"
+	defer x.close()
 	var stdout, stderr bytes.Buffer
-	ec.Stdout, ec.Stderr = &stdout, &stderr
-	ec.ExtraFiles = []*os.File{w}
-	// A process group of its own, so a timeout kills what the command
-	// started as well.
-	ec.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	ec.Cancel = func() error { return syscall.Kill(-ec.Process.Pid, syscall.SIGKILL) }
-	ec.WaitDelay = execWaitDelay
-	err = ec.Start()
-	w.Close()
-	if err != nil {
-		return nil, nil, fmt.Errorf("exec in container %s: start helper: %w", id, err)
+	x.Stdout, x.Stderr = &stdout, &stderr
+	x.WaitDelay = execWaitDelay
+	if err := x.start(); err != nil {
+		return nil, nil, err
 	}
-	msg, _ := io.ReadAll(failure) // EOF once the helper has exec'd the command
-	waitErr := ec.Wait()
-
+	if err := x.wait(); err != nil {
+		return nil, nil, err
+	}
 	switch {
-	case len(msg) > 0:
-		return nil, nil, fmt.Errorf("exec in container %s: %s", id, msg)
 	case ctx.Err() != nil:
 		return stdout.Bytes(), stderr.Bytes(), ctx.Err()
 	case runCtx.Err() != nil:
 		return stdout.Bytes(), stderr.Bytes(), status.Errorf(codes.DeadlineExceeded,
 			"exec in container %s: command %q timed out after %s", id, strings.Join(cmd, " "), timeout)
-	case ec.ProcessState == nil:
-		return nil, nil, fmt.Errorf("exec in container %s: %w", id, waitErr)
 	}
-	if code := shim.ExitCode(ec.ProcessState); code != 0 {
-		return stdout.Bytes(), stderr.Bytes(), utilexec.CodeExitError{
-			Err:  fmt.Errorf("command '%s' exited with %d: %s", strings.Join(cmd, " "), code, stderr.Bytes()),
-			Code: int(code),
-		}
+	if err := x.exitError(&stderr); err != nil {
+		return stdout.Bytes(), stderr.Bytes(), err
 	}
-	if waitErr != nil && !errors.Is(waitErr, exec.ErrWaitDelay) {
-		return stdout.Bytes(), stderr.Bytes(), fmt.Errorf("exec in container %s: %w", id, waitErr)
+	if x.waitErr != nil && !errors.Is(x.waitErr, exec.ErrWaitDelay) {
+		return stdout.Bytes(), stderr.Bytes(), fmt.Errorf("exec in container %s: %w", id, x.waitErr)
 	}
 	return stdout.Bytes(), stderr.Bytes(), nil
 }

@@ -6,18 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"slices"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
 	"k8s.io/cri-streaming/pkg/streaming/remotecommand"
-	utilexec "k8s.io/utils/exec"
-
-	"github.com/skiff-sh/skiff/internal/runtime/shim"
 )
 
 // execStream runs cmd in the running container id as ExecSync does (the
@@ -35,16 +29,12 @@ func (r *Runtime) execStream(ctx context.Context, id string, cmd []string, in io
 	if err != nil {
 		return err
 	}
-	failure, failureW, err := os.Pipe()
+	// The client going away (ctx) ends the command and what it started.
+	x, err := r.newContainerExec(ctx, id, c, cmd)
 	if err != nil {
-		return fmt.Errorf("exec in container %s: create pipe: %w", id, err)
+		return err
 	}
-	defer failure.Close()
-	argv := append(slices.Clone(r.shimCommand), "exec", c.dir, "--")
-	argv = append(argv, cmd...)
-	ec := exec.Command(argv[0], argv[1:]...)
-	ec.Dir = "/"
-	ec.ExtraFiles = []*os.File{failureW}
+	defer x.close()
 	// The command's input is copied by a goroutine that Wait does not wait
 	// for: a client may keep its input open after the command exited.
 	var stdinW *os.File
@@ -53,48 +43,43 @@ func (r *Runtime) execStream(ctx context.Context, id string, cmd []string, in io
 	if tty {
 		ptmx, pts, err := pty.Open()
 		if err != nil {
-			failureW.Close()
 			return fmt.Errorf("exec in container %s: open pseudo-terminal: %w", id, err)
 		}
 		defer pts.Close()
 		term = ptmx
 		defer term.Close()
-		ec.Stdin, ec.Stdout, ec.Stderr = pts, pts, pts
+		x.Stdin, x.Stdout, x.Stderr = pts, pts, pts
 		// A session of its own with the terminal as its controlling
 		// terminal, as a login shell expects (job control, ^C).
-		ec.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+		x.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 	} else {
-		ec.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		if in != nil {
 			var stdinR *os.File
 			if stdinR, stdinW, err = os.Pipe(); err != nil {
-				failureW.Close()
 				return fmt.Errorf("exec in container %s: create pipe: %w", id, err)
 			}
 			defer stdinR.Close()
 			defer stdinW.Close()
-			ec.Stdin = stdinR
+			x.Stdin = stdinR
 		}
 		if out != nil {
-			ec.Stdout = out
+			x.Stdout = out
 		}
 		if errOut != nil {
-			ec.Stderr = errOut
+			x.Stderr = errOut
 		}
 		// A background process the command left could hold the output
 		// open forever.
-		ec.WaitDelay = execWaitDelay
+		x.WaitDelay = execWaitDelay
 		close(output)
 	}
-	err = ec.Start()
-	failureW.Close()
-	if err != nil {
-		return fmt.Errorf("exec in container %s: start helper: %w", id, err)
+	if err := x.start(); err != nil {
+		return err
 	}
-	pid := ec.Process.Pid
+	pid := x.Process.Pid
 	waited := make(chan struct{})
 	if tty {
-		ec.Stdin.(*os.File).Close() // the child holds the terminal now
+		x.Stdin.(*os.File).Close() // the child holds the terminal now
 		if in != nil {
 			go func() {
 				_, _ = io.Copy(term, in)
@@ -135,19 +120,7 @@ func (r *Runtime) execStream(ctx context.Context, id string, cmd []string, in io
 			stdinW.Close() // the client's end of input is the command's
 		}()
 	}
-	// The client going away ends the command and what it started.
-	exited := make(chan struct{})
-	defer close(exited)
-	go func() {
-		select {
-		case <-ctx.Done():
-			_ = syscall.Kill(-pid, syscall.SIGKILL)
-		case <-exited:
-		}
-	}()
-
-	msg, _ := io.ReadAll(failure) // EOF once the helper exec'd the command
-	waitErr := ec.Wait()
+	err = x.wait()
 	close(waited)
 	if tty {
 		select {
@@ -157,19 +130,10 @@ func (r *Runtime) execStream(ctx context.Context, id string, cmd []string, in io
 			// side (deferred) ends the copy.
 		}
 	}
-	switch {
-	case len(msg) > 0:
-		return fmt.Errorf("exec in container %s: %s", id, msg)
-	case ec.ProcessState == nil:
-		return fmt.Errorf("exec in container %s: %w", id, waitErr)
+	if err != nil {
+		return err
 	}
-	if code := shim.ExitCode(ec.ProcessState); code != 0 {
-		return utilexec.CodeExitError{
-			Err:  fmt.Errorf("command '%s' exited with %d", strings.Join(cmd, " "), code),
-			Code: int(code),
-		}
-	}
-	return nil
+	return x.exitError(nil)
 }
 
 // setSize sets the terminal's size. Unlike pty.Setsize it goes through

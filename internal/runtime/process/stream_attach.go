@@ -2,7 +2,6 @@ package process
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -127,28 +126,24 @@ func (r *Runtime) attachStream(ctx context.Context, id string, in io.Reader, out
 	}
 }
 
-// writeLogEntry writes the text of one CRI log line ("<time> <stream>
-// <P|F> <text>\n") to the writer of its stream; a full line gets its
-// newline back.
+// writeLogEntry writes the text of one CRI log line to the writer of its
+// stream; a full line gets its newline back. It skips a malformed line.
 func writeLogEntry(line []byte, out, errOut io.Writer) error {
-	fields := bytes.SplitN(bytes.TrimSuffix(line, []byte("\n")), []byte(" "), 4)
-	if len(fields) < 3 {
+	e, err := shim.ParseLogEntry(line)
+	if err != nil {
 		return nil
 	}
 	w := out
-	if string(fields[1]) == "stderr" && errOut != nil {
+	if e.Stream == "stderr" && errOut != nil {
 		w = errOut // without it (a terminal) stderr joins stdout
 	}
 	if w == nil {
 		return nil
 	}
-	var text []byte
-	if len(fields) == 4 {
-		text = fields[3]
-	}
-	if string(fields[2]) == "F" {
+	text := e.Text
+	if !e.Partial {
 		text = append(text, '\n')
 	}
-	_, err := w.Write(text)
+	_, err = w.Write(text)
 	return err
 }

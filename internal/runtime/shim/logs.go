@@ -2,6 +2,7 @@ package shim
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -78,6 +79,49 @@ func formatEntry(t time.Time, stream string, partial bool, text []byte) []byte {
 	b = append(b, ' ')
 	b = append(b, text...)
 	return append(b, '\n')
+}
+
+// LogEntry is one entry of a CRI log.
+type LogEntry struct {
+	Time    time.Time
+	Stream  string // "stdout" or "stderr"
+	Partial bool   // "P": the line goes on in the next entry
+	Text    []byte // without the newline
+}
+
+// ParseLogEntry parses one line of a CRI log as formatEntry writes it, with
+// or without its newline. Text shares line's memory.
+func ParseLogEntry(line []byte) (LogEntry, error) {
+	var e LogEntry
+	// An empty text may come without the space before it.
+	fields := bytes.SplitN(bytes.TrimSuffix(line, []byte{'\n'}), []byte{' '}, 4)
+	if len(fields) < 3 {
+		return e, fmt.Errorf("CRI log line %q: too few fields", line)
+	}
+	t, err := time.Parse(time.RFC3339Nano, string(fields[0]))
+	if err != nil {
+		return e, fmt.Errorf("CRI log line %q: %w", line, err)
+	}
+	e.Time = t
+	switch string(fields[1]) { // constants, not a copy per line
+	case "stdout":
+		e.Stream = "stdout"
+	case "stderr":
+		e.Stream = "stderr"
+	default:
+		return e, fmt.Errorf("CRI log line %q: unknown stream %q", line, fields[1])
+	}
+	switch string(fields[2]) {
+	case "F":
+	case "P":
+		e.Partial = true
+	default:
+		return e, fmt.Errorf("CRI log line %q: unknown tag %q", line, fields[2])
+	}
+	if len(fields) == 4 {
+		e.Text = fields[3]
+	}
+	return e, nil
 }
 
 func (l *criLog) write(stream string, partial bool, text []byte) error {

@@ -27,6 +27,53 @@ func TestFormatEntry(t *testing.T) {
 	}
 }
 
+func TestParseLogEntry(t *testing.T) {
+	ts := time.Date(2016, 10, 6, 0, 17, 9, 669794202, time.UTC)
+	for _, tc := range []struct {
+		name string
+		line string // "": formatEntry's line for want
+		want LogEntry
+		bad  bool
+	}{
+		{name: "round trip full", want: LogEntry{ts, "stdout", false, []byte("log content 1")}},
+		{name: "round trip partial", want: LogEntry{ts, "stderr", true, []byte("part")}},
+		{name: "round trip empty", want: LogEntry{ts, "stdout", false, nil}},
+		{name: "round trip spaces", want: LogEntry{ts, "stdout", false, []byte(" a  b ")}},
+		{name: "no newline", line: "2016-10-06T00:17:09.669794202Z stdout P part",
+			want: LogEntry{ts, "stdout", true, []byte("part")}},
+		{name: "no text or space", line: "2016-10-06T00:17:09.669794202Z stderr F\n",
+			want: LogEntry{ts, "stderr", false, nil}},
+		{name: "other time zone", line: "2016-10-06T02:17:09.669794202+02:00 stdout F x\n",
+			want: LogEntry{ts, "stdout", false, []byte("x")}},
+		{name: "empty", line: "\n", bad: true},
+		{name: "too few fields", line: "2016-10-06T00:17:09Z stdout\n", bad: true},
+		{name: "bad time", line: "yesterday stdout F x\n", bad: true},
+		{name: "bad stream", line: "2016-10-06T00:17:09Z stdin F x\n", bad: true},
+		{name: "bad tag", line: "2016-10-06T00:17:09Z stdout X x\n", bad: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			line := []byte(tc.line)
+			if tc.line == "" {
+				line = formatEntry(tc.want.Time, tc.want.Stream, tc.want.Partial, tc.want.Text)
+			}
+			got, err := ParseLogEntry(line)
+			if tc.bad {
+				if err == nil {
+					t.Fatalf("ParseLogEntry(%q) = %+v, want an error", line, got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ParseLogEntry(%q): %v", line, err)
+			}
+			if !got.Time.Equal(tc.want.Time) || got.Stream != tc.want.Stream || got.Partial != tc.want.Partial ||
+				string(got.Text) != string(tc.want.Text) {
+				t.Errorf("ParseLogEntry(%q) = %+v, want %+v", line, got, tc.want)
+			}
+		})
+	}
+}
+
 func TestCopyStreamSplitsLongLines(t *testing.T) {
 	long := strings.Repeat("a", 2*maxLogLine+10)
 	for _, tc := range []struct {
