@@ -207,6 +207,19 @@ func (c *resourceCollector) Collect(ch chan<- prometheus.Metric) {
 	if err != nil {
 		scrapeErr = 1
 	}
+	// No CRI call lists start times, so a container's start time is its
+	// creation time, as in the kubelet's CRI stats provider: one
+	// ListContainers per scrape rather than a ContainerStatus per container.
+	// A restart is a new container, so scrapers still tell restarts by it.
+	// Listed after the stats, so it has the containers they report.
+	created := map[string]int64{}
+	if cs, err := c.a.rt.ListContainers(ctx, &runtimeapi.ContainerFilter{}); err == nil {
+		for _, ctr := range cs {
+			created[ctr.Id] = ctr.CreatedAt
+		}
+	} else {
+		scrapeErr = 1
+	}
 	for _, p := range pods {
 		md, lx := p.GetAttributes().GetMetadata(), p.GetLinux()
 		if md == nil || lx == nil {
@@ -216,9 +229,8 @@ func (c *resourceCollector) Collect(ch chan<- prometheus.Metric) {
 		for _, cs := range lx.Containers {
 			name := cs.GetAttributes().GetMetadata().GetName()
 			emitUsage(ch, containerCPUDesc, containerMemDesc, cs.Cpu, cs.Memory, name, md.Name, md.Namespace)
-			if st, err := c.a.rt.ContainerStatus(ctx, cs.GetAttributes().GetId(), false); err == nil && st.Status.StartedAt > 0 {
-				ch <- prometheus.MustNewConstMetric(containerStartDesc, prometheus.GaugeValue,
-					float64(st.Status.StartedAt)/1e9, name, md.Name, md.Namespace)
+			if at := created[cs.GetAttributes().GetId()]; at > 0 {
+				ch <- prometheus.MustNewConstMetric(containerStartDesc, prometheus.GaugeValue, float64(at)/1e9, name, md.Name, md.Namespace)
 			}
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	criapi "k8s.io/cri-api/pkg/apis"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/skiff-sh/skiff/internal/runtime/process"
@@ -207,5 +208,59 @@ func TestResourceMetricsOfRealContainers(t *testing.T) {
 	}
 	if n := mustSample(t, km, "kubelet_runtime_operations_duration_seconds", map[string]string{"operation_type": "start_container"}); n != 2 {
 		t.Errorf("start_container operations observed %v, want 2", n)
+	}
+}
+
+// statsRuntime reports one pod's stats and its containers; any other CRI
+// call panics on the nil embedded interface.
+type statsRuntime struct {
+	criapi.RuntimeService
+	pods       []*runtimeapi.PodSandboxStats
+	containers []*runtimeapi.Container
+}
+
+func (r statsRuntime) ListPodSandboxStats(context.Context, *runtimeapi.PodSandboxStatsFilter) ([]*runtimeapi.PodSandboxStats, error) {
+	return r.pods, nil
+}
+
+func (r statsRuntime) ListContainers(context.Context, *runtimeapi.ContainerFilter) ([]*runtimeapi.Container, error) {
+	return r.containers, nil
+}
+
+// A scrape of /metrics/resource lists containers once, whatever their
+// number, and takes their start times from it.
+func TestResourceMetricsListContainersOnce(t *testing.T) {
+	created := time.Unix(1700000000, 0)
+	usage := func(id, name string) *runtimeapi.ContainerStats {
+		return &runtimeapi.ContainerStats{
+			Attributes: &runtimeapi.ContainerAttributes{Id: id, Metadata: &runtimeapi.ContainerMetadata{Name: name}},
+			Cpu:        &runtimeapi.CpuUsage{Timestamp: 1, UsageCoreNanoSeconds: &runtimeapi.UInt64Value{Value: 1e9}},
+		}
+	}
+	rt := statsRuntime{
+		pods: []*runtimeapi.PodSandboxStats{{
+			Attributes: &runtimeapi.PodSandboxAttributes{Metadata: &runtimeapi.PodSandboxMetadata{Name: "web", Namespace: "ns"}},
+			Linux:      &runtimeapi.LinuxPodSandboxStats{Containers: []*runtimeapi.ContainerStats{usage("a", "main"), usage("b", "side")}},
+		}},
+		containers: []*runtimeapi.Container{
+			{Id: "a", CreatedAt: created.UnixNano()},
+			{Id: "b", CreatedAt: created.Add(time.Second).UnixNano()},
+		},
+	}
+	a := &Agent{log: slog.Default()}
+	a.metrics = newAgentMetrics(a)
+	a.rt = instrumentedRuntime{RuntimeService: rt, m: a.metrics}
+	fams := gather(t, a.metrics.resource)
+	for ctr, want := range map[string]time.Time{"main": created, "side": created.Add(time.Second)} {
+		got := mustSample(t, fams, "container_start_time_seconds", map[string]string{"container": ctr, "pod": "web", "namespace": "ns"})
+		if got != float64(want.UnixNano())/1e9 {
+			t.Errorf("%s start time %v, want %v", ctr, got, float64(want.UnixNano())/1e9)
+		}
+	}
+	// Only the runtime calls: the rest of /metrics makes its own.
+	ops := prometheus.NewRegistry()
+	ops.MustRegister(a.metrics.runtimeTotal)
+	if n := mustSample(t, gather(t, ops), "kubelet_runtime_operations_total", map[string]string{"operation_type": "list_containers"}); n != 1 {
+		t.Errorf("list_containers called %v times in one scrape, want 1", n)
 	}
 }

@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"net/http"
-	"sort"
+	"slices"
 	"sync"
 	"time"
 
@@ -300,39 +301,127 @@ func (s *Server) serveMetricsAPI(w http.ResponseWriter, r *http.Request, rest []
 		writeError(w, r, err)
 		return
 	}
-	q := r.URL.Query()
-	sel, err := labels.Parse(q.Get("labelSelector"))
-	if err != nil {
-		writeError(w, r, badRequest(fmt.Sprintf("invalid labelSelector: %v", err)))
-		return
-	}
-	fsel, err := fields.ParseSelector(q.Get("fieldSelector"))
-	if err != nil {
-		writeError(w, r, badRequest(fmt.Sprintf("invalid fieldSelector: %v", err)))
-		return
-	}
-	var out runtime.Object
 	if res == "nodes" {
-		out, err = s.nodeMetrics(r.Context(), name, sel, fsel)
+		nodeMetrics.serve(s, w, r, namespace, name)
 	} else {
-		out, err = s.podMetrics(r.Context(), namespace, name, sel, fsel)
+		podMetrics.serve(s, w, r, namespace, name)
 	}
+}
+
+// metricsKind is what NodeMetrics and PodMetrics (T; PT is *T) differ in;
+// its methods serve either.
+type metricsKind[T any, PT interface {
+	*T
+	runtime.Object
+	GetName() string
+}] struct {
+	objects *registry.Resource // the nodes or pods described, whose plural the metrics resource shares
+	kind    string
+	// item builds the metrics of one node or pod (with m.mu held); false
+	// while there are none to show.
+	item func(m *metricsAPI, o metav1.Object) (T, bool)
+	// list wraps items in the kind's list type.
+	list func(items []T) runtime.Object
+	// usage is what a table row shows: a pod's is summed over its containers.
+	usage func(PT) (corev1.ResourceList, time.Duration)
+}
+
+var (
+	nodeMetrics = metricsKind[metricsv1beta1.NodeMetrics, *metricsv1beta1.NodeMetrics]{
+		objects: registry.Nodes, kind: "NodeMetrics",
+		item: (*metricsAPI).nodeMetricsLocked,
+		list: func(items []metricsv1beta1.NodeMetrics) runtime.Object {
+			return &metricsv1beta1.NodeMetricsList{Items: items}
+		},
+		usage: func(n *metricsv1beta1.NodeMetrics) (corev1.ResourceList, time.Duration) {
+			return n.Usage, n.Window.Duration
+		},
+	}
+	podMetrics = metricsKind[metricsv1beta1.PodMetrics, *metricsv1beta1.PodMetrics]{
+		objects: registry.Pods, kind: "PodMetrics",
+		item: (*metricsAPI).podMetricsLocked,
+		list: func(items []metricsv1beta1.PodMetrics) runtime.Object {
+			return &metricsv1beta1.PodMetricsList{Items: items}
+		},
+		usage: func(p *metricsv1beta1.PodMetrics) (corev1.ResourceList, time.Duration) {
+			sum := corev1.ResourceList{corev1.ResourceCPU: resource.Quantity{Format: resource.DecimalSI}, corev1.ResourceMemory: resource.Quantity{Format: resource.BinarySI}}
+			for _, c := range p.Containers {
+				for k, v := range c.Usage {
+					q := sum[k]
+					q.Add(v)
+					sum[k] = q
+				}
+			}
+			return sum, p.Window.Duration
+		},
+	}
+)
+
+// serve answers a get (name set) or a list: JSON only, as metrics-server,
+// or the Table kubectl get asks for.
+func (k metricsKind[T, PT]) serve(s *Server, w http.ResponseWriter, r *http.Request, namespace, name string) {
+	items, err := k.items(s, r, namespace, name)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	// JSON only, as metrics-server; kubectl get asks for a Table.
+	var out runtime.Object
 	if o, ok := negotiate(r, "Table"); ok && o.as == "Table" {
-		out = metricsTable(out, tableOptions(r))
+		out = k.table(items, tableOptions(r))
+	} else if name != "" {
+		out = k.typed(&items[0])
+	} else {
+		// As metrics-server's, a list's items carry no kind.
+		out = k.list(items)
+		out.GetObjectKind().SetGroupVersionKind(metricsGV.WithKind(k.kind + "List"))
 	}
 	w.Header().Set("Content-Type", mimeJSON)
 	_ = jsonEncode(w, out)
 }
 
-// metricsTable prints node or pod metrics as metrics-server does for
-// kubectl get: name, cpu and memory (a pod's summed over its containers)
-// and the window.
-func metricsTable(obj runtime.Object, include metav1.IncludeObjectPolicy) *metav1.Table {
+// items finds the nodes or pods asked for and builds the metrics of those
+// that have them; a get of one without metrics is NotFound.
+func (k metricsKind[T, PT]) items(s *Server, r *http.Request, namespace, name string) ([]T, error) {
+	q := r.URL.Query()
+	sel, err := labels.Parse(q.Get("labelSelector"))
+	if err != nil {
+		return nil, badRequest(fmt.Sprintf("invalid labelSelector: %v", err))
+	}
+	fsel, err := fields.ParseSelector(q.Get("fieldSelector"))
+	if err != nil {
+		return nil, badRequest(fmt.Sprintf("invalid fieldSelector: %v", err))
+	}
+	notFound := apierrors.NewNotFound(metricsGV.WithResource(k.objects.Plural).GroupResource(), name)
+	objs, err := s.metricsObjects(r.Context(), k.objects, namespace, name, sel, fsel)
+	if apierrors.IsNotFound(err) {
+		return nil, notFound
+	} else if err != nil {
+		return nil, err
+	}
+	m := s.usage
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	items := []T{} // an empty list is [], not null
+	for _, o := range objs {
+		if it, ok := k.item(m, o); ok {
+			items = append(items, it)
+		}
+	}
+	if name != "" && len(items) == 0 {
+		return nil, notFound
+	}
+	return items, nil
+}
+
+// typed is an item as served alone or in a table, with its kind.
+func (k metricsKind[T, PT]) typed(it *T) PT {
+	PT(it).GetObjectKind().SetGroupVersionKind(metricsGV.WithKind(k.kind))
+	return it
+}
+
+// table prints metrics as metrics-server does for kubectl get: name, cpu,
+// memory and window.
+func (k metricsKind[T, PT]) table(items []T, include metav1.IncludeObjectPolicy) *metav1.Table {
 	t := &metav1.Table{
 		TypeMeta: metav1.TypeMeta{APIVersion: "meta.k8s.io/v1", Kind: "Table"},
 		ColumnDefinitions: []metav1.TableColumnDefinition{
@@ -343,55 +432,24 @@ func metricsTable(obj runtime.Object, include metav1.IncludeObjectPolicy) *metav
 		},
 		Rows: []metav1.TableRow{},
 	}
-	add := func(o runtime.Object, name string, usage corev1.ResourceList, window time.Duration) {
-		row := metav1.TableRow{Cells: []any{name, usage.Cpu().String(), usage.Memory().String(), window.String()}}
+	for i := range items {
+		it := k.typed(&items[i])
+		usage, window := k.usage(it)
+		row := metav1.TableRow{Cells: []any{it.GetName(), usage.Cpu().String(), usage.Memory().String(), window.String()}}
 		switch include {
 		case metav1.IncludeObject:
-			row.Object.Object = o
+			row.Object.Object = it
 		case metav1.IncludeMetadata:
-			row.Object.Object = partialMetadata(o)
+			row.Object.Object = partialMetadata(it)
 		}
 		t.Rows = append(t.Rows, row)
-	}
-	var nodes []metricsv1beta1.NodeMetrics
-	var pods []metricsv1beta1.PodMetrics
-	switch v := obj.(type) {
-	case *metricsv1beta1.NodeMetrics:
-		nodes = []metricsv1beta1.NodeMetrics{*v}
-	case *metricsv1beta1.NodeMetricsList:
-		nodes = v.Items
-	case *metricsv1beta1.PodMetrics:
-		pods = []metricsv1beta1.PodMetrics{*v}
-	case *metricsv1beta1.PodMetricsList:
-		pods = v.Items
-	}
-	for i := range nodes {
-		n := &nodes[i]
-		n.TypeMeta = metav1.TypeMeta{Kind: "NodeMetrics", APIVersion: metricsGV.String()}
-		add(n, n.Name, n.Usage, n.Window.Duration)
-	}
-	for i := range pods {
-		p := &pods[i]
-		p.TypeMeta = metav1.TypeMeta{Kind: "PodMetrics", APIVersion: metricsGV.String()}
-		sum := corev1.ResourceList{corev1.ResourceCPU: resource.Quantity{Format: resource.DecimalSI}, corev1.ResourceMemory: resource.Quantity{Format: resource.BinarySI}}
-		for _, c := range p.Containers {
-			for k, v := range c.Usage {
-				q := sum[k]
-				q.Add(v)
-				sum[k] = q
-			}
-		}
-		add(p, p.Name, sum, p.Window.Duration)
 	}
 	return t
 }
 
-// objects lists the nodes or pods the metrics describe, for their labels.
-func (s *Server) metricsObjects(ctx context.Context, gr string, namespace, name string, sel labels.Selector, fsel fields.Selector) ([]metav1.Object, error) {
-	h := s.byGR[registry.Nodes.GR()]
-	if gr == "pods" {
-		h = s.byGR[registry.Pods.GR()]
-	}
+// metricsObjects lists the nodes or pods the metrics describe, for their labels.
+func (s *Server) metricsObjects(ctx context.Context, objects *registry.Resource, namespace, name string, sel labels.Selector, fsel fields.Selector) ([]metav1.Object, error) {
+	h := s.byGR[objects.GR()]
 	if name != "" {
 		obj, err := h.store.Get(ctx, h.store.Key(namespace, name), name)
 		if err != nil {
@@ -414,75 +472,30 @@ func (s *Server) metricsObjects(ctx context.Context, gr string, namespace, name 
 	return out, nil
 }
 
-func (s *Server) nodeMetrics(ctx context.Context, name string, sel labels.Selector, fsel fields.Selector) (runtime.Object, error) {
-	objs, err := s.metricsObjects(ctx, "nodes", "", name, sel, fsel)
-	if err != nil && apierrors.IsNotFound(err) {
-		return nil, apierrors.NewNotFound(metricsGV.WithResource("nodes").GroupResource(), name)
-	} else if err != nil {
-		return nil, err
-	}
-	m := s.usage
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	list := &metricsv1beta1.NodeMetricsList{TypeMeta: metav1.TypeMeta{Kind: "NodeMetricsList", APIVersion: metricsGV.String()}}
-	list.Items = []metricsv1beta1.NodeMetrics{}
-	for _, o := range objs {
-		ns := m.nodes[o.GetName()]
-		if ns == nil {
-			continue
-		}
-		usage, window, ok := ns.node.usage()
-		if !ok {
-			continue
-		}
-		list.Items = append(list.Items, metricsv1beta1.NodeMetrics{
-			ObjectMeta: metav1.ObjectMeta{Name: o.GetName(), Labels: o.GetLabels(), CreationTimestamp: metav1.Now()},
-			Timestamp:  metav1.NewTime(ns.node.last.at), Window: metav1.Duration{Duration: window}, Usage: usage,
-		})
-	}
-	if name == "" {
-		return list, nil
-	}
-	if len(list.Items) == 0 {
-		return nil, apierrors.NewNotFound(metricsGV.WithResource("nodes").GroupResource(), name)
-	}
-	nm := list.Items[0]
-	nm.TypeMeta = metav1.TypeMeta{Kind: "NodeMetrics", APIVersion: metricsGV.String()}
-	return &nm, nil
+// metricsMeta names metrics after the node or pod they describe; as
+// metrics-server's, they are created when read.
+func metricsMeta(o metav1.Object) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Name: o.GetName(), Namespace: o.GetNamespace(), Labels: o.GetLabels(), CreationTimestamp: metav1.Now()}
 }
 
-func (s *Server) podMetrics(ctx context.Context, namespace, name string, sel labels.Selector, fsel fields.Selector) (runtime.Object, error) {
-	objs, err := s.metricsObjects(ctx, "pods", namespace, name, sel, fsel)
-	if err != nil && apierrors.IsNotFound(err) {
-		return nil, apierrors.NewNotFound(metricsGV.WithResource("pods").GroupResource(), name)
-	} else if err != nil {
-		return nil, err
+// nodeMetricsLocked builds a node's metrics once it has a rate.
+func (m *metricsAPI) nodeMetricsLocked(node metav1.Object) (metricsv1beta1.NodeMetrics, bool) {
+	ns := m.nodes[node.GetName()]
+	if ns == nil {
+		return metricsv1beta1.NodeMetrics{}, false
 	}
-	m := s.usage
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	list := &metricsv1beta1.PodMetricsList{TypeMeta: metav1.TypeMeta{Kind: "PodMetricsList", APIVersion: metricsGV.String()}}
-	list.Items = []metricsv1beta1.PodMetrics{}
-	for _, o := range objs {
-		pod := o.(*corev1.Pod)
-		if pm, ok := m.podMetricsLocked(pod); ok {
-			list.Items = append(list.Items, pm)
-		}
+	usage, window, ok := ns.node.usage()
+	if !ok {
+		return metricsv1beta1.NodeMetrics{}, false
 	}
-	if name == "" {
-		return list, nil
-	}
-	if len(list.Items) == 0 {
-		return nil, apierrors.NewNotFound(metricsGV.WithResource("pods").GroupResource(), name)
-	}
-	pm := list.Items[0]
-	pm.TypeMeta = metav1.TypeMeta{Kind: "PodMetrics", APIVersion: metricsGV.String()}
-	return &pm, nil
+	return metricsv1beta1.NodeMetrics{ObjectMeta: metricsMeta(node),
+		Timestamp: metav1.NewTime(ns.node.last.at), Window: metav1.Duration{Duration: window}, Usage: usage}, true
 }
 
 // podMetricsLocked builds a pod's metrics; as metrics-server, a pod is
 // left out until every container it reports has a rate.
-func (m *metricsAPI) podMetricsLocked(pod *corev1.Pod) (metricsv1beta1.PodMetrics, bool) {
+func (m *metricsAPI) podMetricsLocked(o metav1.Object) (metricsv1beta1.PodMetrics, bool) {
+	pod := o.(*corev1.Pod)
 	ns := m.nodes[pod.Spec.NodeName]
 	if ns == nil {
 		return metricsv1beta1.PodMetrics{}, false
@@ -491,15 +504,8 @@ func (m *metricsAPI) podMetricsLocked(pod *corev1.Pod) (metricsv1beta1.PodMetric
 	if len(containers) == 0 {
 		return metricsv1beta1.PodMetrics{}, false
 	}
-	pm := metricsv1beta1.PodMetrics{
-		ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace, Labels: pod.Labels, CreationTimestamp: metav1.Now()},
-	}
-	names := make([]string, 0, len(containers))
-	for n := range containers {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	pm := metricsv1beta1.PodMetrics{ObjectMeta: metricsMeta(pod)}
+	for _, n := range slices.Sorted(maps.Keys(containers)) {
 		sr := containers[n]
 		usage, window, ok := sr.usage()
 		if !ok {
