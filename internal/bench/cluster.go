@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -14,6 +15,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -59,12 +61,15 @@ func startCluster(ctx context.Context, ownAgent bool, agentArgs ...string) (*clu
 	}
 	kubeconfig := filepath.Join(data, "kubeconfig.yaml")
 	token := filepath.Join(data, "token")
-	if err := poll(ctx, 30*time.Second, func() bool {
+	if err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
 		_, e1 := os.Stat(kubeconfig)
 		_, e2 := os.Stat(token)
-		return e1 == nil && e2 == nil
+		return e1 == nil && e2 == nil, nil
 	}); err != nil {
 		c.stop()
+		if ctx.Err() == nil {
+			err = errors.New("not within 30s") // the poll's deadline passed, not ctx's
+		}
 		return nil, fmt.Errorf("server did not write its kubeconfig: %w", err)
 	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
@@ -138,37 +143,22 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// poll calls cond every 50 ms until it holds or timeout passes.
-func poll(ctx context.Context, timeout time.Duration, cond func() bool) error {
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not within %s", timeout)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	return nil
-}
-
+// waitNodeReady waits for the node's Ready condition to be True.
 func waitNodeReady(ctx context.Context, client kubernetes.Interface, name string) error {
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		if n, err := client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{}); err == nil {
-			for _, c := range n.Status.Conditions {
-				if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
-					return nil
-				}
+	err := wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 60*time.Second, true, func(ctx context.Context) (bool, error) {
+		n, err := client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, nil // not registered yet
+		}
+		for _, c := range n.Status.Conditions {
+			if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+				return true, nil
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
+		return false, nil
+	})
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("node %s not Ready within 60s", name) // the poll's deadline passed, not ctx's
 	}
-	return fmt.Errorf("node %s not Ready within 60s", name)
+	return err
 }

@@ -68,17 +68,8 @@ func NewController(client kubernetes.Interface, factory informers.SharedInformer
 	}
 	c.events = c.recorder.For(ControllerName)
 	c.queue = loop.New("endpoint", c.sync)
-	enqueue := func(obj any) {
-		if k, ok := endpointutil.ServiceKey(obj); ok {
-			c.queue.Add(k)
-		}
-	}
-	_, _ = svcs.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    enqueue,
-		UpdateFunc: func(_, obj any) { enqueue(obj) },
-		DeleteFunc: enqueue,
-	})
-	_, _ = pods.Informer().AddEventHandler(endpointutil.PodHandler(c.services, c.queue.Add))
+	endpointutil.AddServiceAndPodHandlers(svcs, pods, c.queue.Add)
+	enqueue := endpointutil.EnqueueKey(c.queue.Add)
 	// Our own Endpoints are looked at again when someone else changes them
 	// (or when their Service is gone, e.g. deleted while we were down); a
 	// deleted one is recreated.

@@ -77,17 +77,7 @@ func NewController(client kubernetes.Interface, factory informers.SharedInformer
 	}
 	c.events = c.recorder.For("endpoint-slice-controller")
 	c.queue = loop.New("endpoint_slice", c.sync)
-	enqueue := func(obj any) {
-		if k, ok := endpointutil.ServiceKey(obj); ok {
-			c.queue.Add(k)
-		}
-	}
-	_, _ = svcs.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    enqueue,
-		UpdateFunc: func(_, obj any) { enqueue(obj) },
-		DeleteFunc: enqueue,
-	})
-	_, _ = pods.Informer().AddEventHandler(endpointutil.PodHandler(c.services, c.queue.Add))
+	endpointutil.AddServiceAndPodHandlers(svcs, pods, c.queue.Add)
 	// Any change to one of our slices (ours or someone else's edit, or its
 	// deletion) has its Service looked at again; a sync that finds nothing
 	// to do writes nothing.

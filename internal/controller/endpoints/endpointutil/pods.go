@@ -1,6 +1,7 @@
 // Package endpointutil holds what the Endpoints and EndpointSlice controllers
 // share: which pods a Service publishes, how a Service port resolves on a pod,
-// which Services a pod event concerns, and the last-change trigger time.
+// the informer handlers that enqueue the Services an event concerns, and the
+// last-change trigger time.
 package endpointutil
 
 import (
