@@ -13,7 +13,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/cri-streaming/pkg/streaming/remotecommand"
 
-	"github.com/skiff-sh/skiff/internal/streamlog"
+	"github.com/skiff-sh/skiff/internal/quietlog"
 )
 
 // The kubelet's streaming endpoints, as the API server calls them for
@@ -153,7 +153,7 @@ func proxyStream(w http.ResponseWriter, r *http.Request, streamURL string) {
 		return
 	}
 	h := proxy.NewUpgradeAwareHandler(u, nil, false, true, proxy.NewErrorResponder(&streamErrorResponder{w: w}))
-	h.ServeHTTP(w, r.WithContext(streamlog.Context(r.Context())))
+	h.ServeHTTP(w, r.WithContext(quietlog.Context(r.Context())))
 }
 
 // streamErrorResponder reports a failure to reach the streaming server

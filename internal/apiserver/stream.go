@@ -30,7 +30,7 @@ import (
 	"k8s.io/streaming/pkg/httpstream/spdy"
 	"k8s.io/streaming/pkg/httpstream/wsstream"
 
-	"github.com/skiff-sh/skiff/internal/streamlog"
+	"github.com/skiff-sh/skiff/internal/quietlog"
 )
 
 // pods/exec, pods/attach and pods/portforward, as upstream's API server
@@ -65,7 +65,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, req *reques
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		return methodNotAllowed(r.Method)
 	}
-	r = r.WithContext(streamlog.Context(r.Context()))
+	r = r.WithContext(quietlog.Context(r.Context()))
 	if r.Method == http.MethodGet {
 		// A WebSocket upgrade is a GET, but it runs commands as the SPDY
 		// POST does: as upstream, it also needs "create".

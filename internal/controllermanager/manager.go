@@ -35,6 +35,7 @@ import (
 	"github.com/skiff-sh/skiff/internal/controller/podgc"
 	"github.com/skiff-sh/skiff/internal/controller/replicaset"
 	"github.com/skiff-sh/skiff/internal/controller/serviceaccount"
+	"github.com/skiff-sh/skiff/internal/quietlog"
 	"github.com/skiff-sh/skiff/internal/scheduler"
 )
 
@@ -148,6 +149,9 @@ func lead(ctx context.Context, client kubernetes.Interface, name, id string, hea
 		Client:     client.CoordinationV1(),
 		LockConfig: resourcelock.ResourceLockConfig{Identity: id},
 	}
+	// A clean stop cancels ctx under a renewal; client-go would log that as
+	// an error.
+	ctx = quietlog.Context(ctx)
 	// working is held while work runs (client-go calls OnStartedLeading in
 	// its own goroutine), so a new term never overlaps the last one's work.
 	var working sync.Mutex

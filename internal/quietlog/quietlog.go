@@ -1,13 +1,14 @@
-// Package streamlog quiets the stream libraries' reports about connections
-// that ended as streams normally end.
+// Package quietlog drops the error logs libraries write when something ends
+// the way it normally ends: a connection closed, a context cancelled.
 //
 // k8s.io/streaming's wsstream logs "Error on socket receive" when the server
-// closes a finished WebSocket exec under its receive loop, and
-// apimachinery's upgrade-aware proxy logs a broken pipe when the backend has
-// already hung up at the end of a stream. Both log through the request
-// context's logger at error level, once per `kubectl exec`, and neither
-// means anything went wrong.
-package streamlog
+// closes a finished WebSocket exec under its receive loop; apimachinery's
+// upgrade-aware proxy logs a broken pipe when the backend has already hung
+// up at the end of a stream; client-go's leader election logs "Error
+// retrieving lease lock" when a clean stop cancels a renewal. All log
+// through the context's logger at error level, and none means anything
+// went wrong.
+package quietlog
 
 import (
 	"context"
@@ -20,7 +21,8 @@ import (
 )
 
 // Context returns ctx with a logger that drops errors about a closed
-// connection and passes everything else to ctx's logger.
+// connection or a cancelled context, and passes everything else to ctx's
+// logger.
 func Context(ctx context.Context) context.Context {
 	base := klog.FromContext(ctx)
 	inner := base.GetSink()
@@ -37,9 +39,10 @@ func Context(ctx context.Context) context.Context {
 
 type sink struct{ logr.LogSink }
 
-// ended reports whether err only says the connection is gone.
+// ended reports whether err only says the connection or the context is gone.
 func ended(err error) bool {
-	return errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)
+	return errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, context.Canceled)
 }
 
 func (s sink) Info(level int, msg string, kv ...any) { s.LogSink.Info(level, msg, kv...) }
