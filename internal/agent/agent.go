@@ -60,7 +60,7 @@ type Agent struct {
 	images   criapi.ImageManagerService
 	ip       string
 	nodeUID  types.UID
-	lease    *coordinationv1.Lease // as last written: renewed without a read
+	lease    *coordinationv1.Lease // as last written, renewed without a read (heartbeat goroutine only)
 	log      *slog.Logger
 	recorder record.EventRecorder
 	pods     corelisters.PodLister

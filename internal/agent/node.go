@@ -214,21 +214,32 @@ func (a *Agent) heartbeat(ctx context.Context) {
 // show the node Ready.
 func (a *Agent) postStatus(ctx context.Context, force bool) error {
 	nodes := a.client.CoreV1().Nodes()
-	// From the API server's cache, as the kubelet reads it: it only tells
-	// whether the node still shows Ready.
-	node, err := nodes.Get(ctx, a.opts.NodeName, metav1.GetOptions{ResourceVersion: "0"})
-	if apierrors.IsNotFound(err) {
-		return a.register(ctx)
-	}
-	if err != nil {
-		return err
-	}
-	if !force && nodeReady(node) {
+	// The first read is from the API server's cache, as the kubelet's; when
+	// the write from it conflicts (the cache had not yet seen the node
+	// lifecycle controller's change) the node is read again from etcd.
+	opts := metav1.GetOptions{ResourceVersion: "0"}
+	for {
+		node, err := nodes.Get(ctx, a.opts.NodeName, opts)
+		if apierrors.IsNotFound(err) {
+			return a.register(ctx)
+		}
+		if err != nil {
+			return fmt.Errorf("get node %s: %w", a.opts.NodeName, err)
+		}
+		if !force && nodeReady(node) {
+			return nil
+		}
+		node.Status = a.nodeStatus(metav1.Now(), &node.Status)
+		_, err = nodes.UpdateStatus(ctx, node, metav1.UpdateOptions{})
+		if apierrors.IsConflict(err) && opts.ResourceVersion != "" {
+			opts = metav1.GetOptions{}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("update node %s status: %w", a.opts.NodeName, err)
+		}
 		return nil
 	}
-	node.Status = a.nodeStatus(metav1.Now(), &node.Status)
-	_, err = nodes.UpdateStatus(ctx, node, metav1.UpdateOptions{})
-	return err
 }
 
 func nodeReady(n *corev1.Node) bool {
@@ -237,17 +248,27 @@ func nodeReady(n *corev1.Node) bool {
 }
 
 // renewLease renews the node's lease from the copy it last wrote, as the
-// kubelet does, and reads it again only when that write fails.
+// kubelet does, and reads it again only when someone else wrote or deleted
+// it since.
 func (a *Agent) renewLease(ctx context.Context) {
 	leases := a.client.CoordinationV1().Leases(corev1.NamespaceNodeLease)
 	now := metav1.NewMicroTime(time.Now())
 	if l := a.lease; l != nil {
-		a.lease = nil
 		l.Spec.RenewTime = &now
-		if written, err := leases.Update(ctx, l, metav1.UpdateOptions{}); err == nil {
+		written, err := leases.Update(ctx, l, metav1.UpdateOptions{})
+		switch {
+		case err == nil:
 			a.lease = written
 			return
+		case !apierrors.IsConflict(err) && !apierrors.IsNotFound(err):
+			// The copy is still good: the next renewal tries it again
+			// rather than adding a read to a struggling server.
+			if ctx.Err() == nil {
+				a.log.Warn("renew node lease", "err", err)
+			}
+			return
 		}
+		a.lease = nil
 	}
 	l, err := leases.Get(ctx, a.opts.NodeName, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {

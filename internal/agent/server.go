@@ -2,14 +2,9 @@ package agent
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
-	"math/big"
 	"net"
 	"net/http"
 	"strconv"
@@ -18,12 +13,16 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/skiff-sh/skiff/internal/certs"
 )
 
 // startServer serves the kubelet port: /healthz for anyone, and container
 // logs for clients holding a certificate from the cluster CA (the API server).
 func (a *Agent) startServer(ctx context.Context, l net.Listener) (*http.Server, error) {
-	cert, err := selfSigned(a.opts.NodeName, a.ip)
+	// What protects this port is the client certificate it requires; the
+	// API server, like upstream's by default, does not verify kubelets.
+	cert, err := certs.SelfSigned(a.opts.NodeName, net.ParseIP(a.ip))
 	if err != nil {
 		l.Close()
 		return nil, err
@@ -140,29 +139,4 @@ func (f flushWriter) Flush() {
 	if fl, ok := f.w.(http.Flusher); ok {
 		fl.Flush()
 	}
-}
-
-// selfSigned makes the kubelet port's serving certificate. The API server,
-// like upstream's by default, does not verify kubelet serving certificates;
-// what protects this port is the client certificate it requires.
-func selfSigned(name, ip string) (tls.Certificate, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial, Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(365 * 24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames: []string{name, "localhost"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-	}
-	if p := net.ParseIP(ip); p != nil {
-		tmpl.IPAddresses = append(tmpl.IPAddresses, p)
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
 }

@@ -7,6 +7,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/skiff-sh/skiff/internal/podutil"
 	"github.com/skiff-sh/skiff/internal/registry"
 )
 
@@ -121,22 +122,14 @@ func podPhase(pod *corev1.Pod, initDone, initFailed bool, statuses []corev1.Cont
 	return corev1.PodPending
 }
 
-func setCondition(conds []corev1.PodCondition, t corev1.PodConditionType, ok bool, reason string, now metav1.Time) []corev1.PodCondition {
+// setCondition sets condition t True, or False with reason.
+func setCondition(st *corev1.PodStatus, t corev1.PodConditionType, ok bool, reason string, now metav1.Time) {
 	status := corev1.ConditionFalse
 	if ok {
 		status = corev1.ConditionTrue
 		reason = ""
 	}
-	for i := range conds {
-		if conds[i].Type == t {
-			if conds[i].Status != status {
-				conds[i].LastTransitionTime = now
-			}
-			conds[i].Status, conds[i].Reason = status, reason
-			return conds
-		}
-	}
-	return append(conds, corev1.PodCondition{Type: t, Status: status, Reason: reason, LastTransitionTime: now})
+	podutil.SetCondition(st, corev1.PodCondition{Type: t, Status: status, Reason: reason, LastTransitionTime: now})
 }
 
 // podStatus computes a pod's status from its containers' views.
@@ -185,10 +178,10 @@ func podStatus(pod *corev1.Pod, sandboxReady bool, inits, apps []containerView, 
 		}
 		return r
 	}
-	st.Conditions = setCondition(st.Conditions, corev1.PodReadyToStartContainers, sandboxReady, "", mnow)
-	st.Conditions = setCondition(st.Conditions, corev1.PodInitialized, initDone, reason(initDone, "ContainersNotInitialized"), mnow)
-	st.Conditions = setCondition(st.Conditions, corev1.ContainersReady, allReady, reason(allReady, "ContainersNotReady"), mnow)
-	st.Conditions = setCondition(st.Conditions, corev1.PodReady, allReady, reason(allReady, "ContainersNotReady"), mnow)
-	st.Conditions = setCondition(st.Conditions, corev1.PodScheduled, true, "", mnow)
+	setCondition(&st, corev1.PodReadyToStartContainers, sandboxReady, "", mnow)
+	setCondition(&st, corev1.PodInitialized, initDone, reason(initDone, "ContainersNotInitialized"), mnow)
+	setCondition(&st, corev1.ContainersReady, allReady, reason(allReady, "ContainersNotReady"), mnow)
+	setCondition(&st, corev1.PodReady, allReady, reason(allReady, "ContainersNotReady"), mnow)
+	setCondition(&st, corev1.PodScheduled, true, "", mnow)
 	return st
 }

@@ -186,8 +186,8 @@ func TestStaleUpdateConflicts(t *testing.T) {
 }
 
 // TestGetWithResourceVersionReadsTheCache: a GET naming a resourceVersion is
-// answered from the watch cache (not older than that version; "0" = any), a
-// GET without one reads etcd, and a bad version is a 400.
+// answered (from the watch cache: see storage's TestGetAtReadsTheCache…) not
+// older than that version, "0" = any, and a bad version is a 400.
 func TestGetWithResourceVersionReadsTheCache(t *testing.T) {
 	env := testenv.Start(t)
 	ctx := context.Background()

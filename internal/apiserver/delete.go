@@ -209,6 +209,11 @@ func (h *resourceHandler) deleteObject(ctx context.Context, namespace, name stri
 		finalizers, _ = gcFinalizers(finalizers, opts, h.gcDefault())
 	}
 	pending := len(finalizers) > 0 || grace > 0 || (isNS && len(ns.Spec.Finalizers) > 0)
+	if isNS && !dry {
+		// Before the write, so no create slips in between the write and
+		// the cache seeing it.
+		h.server.markNamespaceDeleted(name)
+	}
 	if !pending {
 		if dry {
 			return cur, true, nil
@@ -254,9 +259,6 @@ func (h *resourceHandler) deleteObject(ctx context.Context, namespace, name stri
 	})
 	if err != nil {
 		return nil, false, err
-	}
-	if isNS {
-		h.server.markNamespaceDeleted(name)
 	}
 	// The options may have dropped the last finalizer of an object already
 	// marked for deletion (orphan, then background): it goes now.

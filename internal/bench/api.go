@@ -4,6 +4,7 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -79,6 +80,9 @@ func processCPU() time.Duration {
 
 // RunAPI runs the API benchmark and writes its report to out.
 func RunAPI(ctx context.Context, o APIOptions, out io.Writer) (*APIResult, error) {
+	if o.Floor && o.Kubeconfig != "" {
+		return nil, errors.New("--floor starts its own etcd and handler; it cannot measure --kubeconfig's cluster")
+	}
 	var cfg *rest.Config
 	var etcdClient, inProcess *clientv3.Client
 	var err error
@@ -157,9 +161,13 @@ func RunAPI(ctx context.Context, o APIOptions, out io.Writer) (*APIResult, error
 	// The same keys and bytes straight into the same etcd, as the baseline.
 	if etcdClient != nil {
 		res.APICPUMicrosPerCreate = float64(apiCPU.Microseconds()) / float64(o.Objects)
-		stored, err := inProcess.Get(ctx, "/registry/configmaps/"+run+"/cm-00000")
-		if err != nil || len(stored.Kvs) == 0 {
-			return nil, fmt.Errorf("read the stored bytes of cm-00000: %v", err)
+		key := "/registry/configmaps/" + run + "/cm-00000"
+		stored, err := inProcess.Get(ctx, key)
+		if err != nil {
+			return nil, fmt.Errorf("read the stored bytes of %s: %w", key, err)
+		}
+		if len(stored.Kvs) == 0 {
+			return nil, fmt.Errorf("read the stored bytes of %s: not in etcd", key)
 		}
 		body := string(stored.Kvs[0].Value)
 		puts := func(c *clientv3.Client) (float64, time.Duration, error) {

@@ -145,9 +145,10 @@ func freePort() (int, error) {
 
 // waitNodeReady waits for the node's Ready condition to be True.
 func waitNodeReady(ctx context.Context, client kubernetes.Interface, name string) error {
+	var last error // why the node was not read, for the timeout's message
 	err := wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 60*time.Second, true, func(ctx context.Context) (bool, error) {
 		n, err := client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
+		if last = err; err != nil {
 			return false, nil // not registered yet
 		}
 		for _, c := range n.Status.Conditions {
@@ -157,8 +158,11 @@ func waitNodeReady(ctx context.Context, client kubernetes.Interface, name string
 		}
 		return false, nil
 	})
-	if err != nil && ctx.Err() == nil {
-		return fmt.Errorf("node %s not Ready within 60s", name) // the poll's deadline passed, not ctx's
+	if err != nil && ctx.Err() == nil { // the poll's deadline passed, not ctx's
+		if last != nil {
+			return fmt.Errorf("node %s not Ready within 60s: %w", name, last)
+		}
+		return fmt.Errorf("node %s not Ready within 60s", name)
 	}
 	return err
 }

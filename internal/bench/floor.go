@@ -3,14 +3,9 @@ package bench
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -28,6 +23,7 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 
+	"github.com/skiff-sh/skiff/internal/certs"
 	"github.com/skiff-sh/skiff/internal/etcd"
 )
 
@@ -98,7 +94,7 @@ func startFloor(ctx context.Context, dir string) (cfg *rest.Config, backend *etc
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	cert, err := selfSigned()
+	cert, err := certs.SelfSigned("floor")
 	if err != nil {
 		backend.Close()
 		return nil, nil, nil, err
@@ -110,19 +106,8 @@ func startFloor(ctx context.Context, dir string) (cfg *rest.Config, backend *etc
 	}
 	tc := &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
 	srv := &http.Server{Handler: floorHandler{backend.Client}, TLSConfig: tc, ReadHeaderTimeout: 30 * time.Second}
-	go func() { _ = srv.Serve(tls.NewListener(l, tc)) }()
+	served := make(chan struct{})
+	go func() { defer close(served); _ = srv.Serve(tls.NewListener(l, tc)) }()
 	cfg = &rest.Config{Host: "https://" + l.Addr().String(), TLSClientConfig: rest.TLSClientConfig{Insecure: true}}
-	return cfg, backend, func() { _ = srv.Close(); backend.Close() }, nil
-}
-
-// selfSigned is a throwaway serving certificate for 127.0.0.1.
-func selfSigned() (tls.Certificate, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(24 * time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, err
+	return cfg, backend, func() { _ = srv.Close(); <-served; backend.Close() }, nil
 }

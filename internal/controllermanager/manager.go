@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/klog/v2"
 
 	"github.com/skiff-sh/skiff/internal/controller/cronjob"
 	"github.com/skiff-sh/skiff/internal/controller/deployment"
@@ -149,14 +150,15 @@ func lead(ctx context.Context, client kubernetes.Interface, name, id string, hea
 		Client:     client.CoordinationV1(),
 		LockConfig: resourcelock.ResourceLockConfig{Identity: id},
 	}
-	// A clean stop cancels ctx under a renewal; client-go would log that as
-	// an error.
-	ctx = quietlog.Context(ctx)
+	// A clean stop cancels ctx under a renewal, which client-go would log as
+	// an error: the elector logs quietly, the work with ctx's own logger.
+	logger := klog.FromContext(ctx)
+	electorCtx := quietlog.Context(ctx)
 	// working is held while work runs (client-go calls OnStartedLeading in
 	// its own goroutine), so a new term never overlaps the last one's work.
 	var working sync.Mutex
 	for ctx.Err() == nil {
-		leaderelection.RunOrDie(ctx, leaderelection.LeaderElectionConfig{
+		leaderelection.RunOrDie(electorCtx, leaderelection.LeaderElectionConfig{
 			Lock:            lock,
 			LeaseDuration:   leaseDuration,
 			RenewDeadline:   renewDeadline,
@@ -169,7 +171,7 @@ func lead(ctx context.Context, client kubernetes.Interface, name, id string, hea
 					slog.Info("became leader", "lease", name, "identity", id)
 					working.Lock()
 					defer working.Unlock()
-					work(ctx)
+					work(klog.NewContext(ctx, logger))
 				},
 				OnStoppedLeading: func() {},
 			},

@@ -56,3 +56,12 @@ func (s sink) Error(err error, msg string, kv ...any) {
 
 func (s sink) WithValues(kv ...any) logr.LogSink { return sink{s.LogSink.WithValues(kv...)} }
 func (s sink) WithName(name string) logr.LogSink { return sink{s.LogSink.WithName(name)} }
+
+// WithCallDepth keeps callers' file and line right when they skip frames
+// (utilruntime.HandleError does).
+func (s sink) WithCallDepth(depth int) logr.LogSink {
+	if cd, ok := s.LogSink.(logr.CallDepthLogSink); ok {
+		return sink{cd.WithCallDepth(depth)}
+	}
+	return s
+}

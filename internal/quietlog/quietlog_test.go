@@ -28,7 +28,8 @@ func TestDropsOnlyEndingErrors(t *testing.T) {
 	}
 	logger.Error(errors.New("tls: bad certificate"), "upgrade failed")
 	logger.WithName("proxy").Info("kept")
-	for _, want := range []string{"tls: bad certificate", "kept"} {
+	logger.WithCallDepth(1).Error(errors.New("deeper"), "kept with its caller")
+	for _, want := range []string{"tls: bad certificate", "kept", "deeper"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("%q was dropped; got:\n%s", want, &out)
 		}

@@ -34,12 +34,13 @@ func template(labels map[string]string) corev1.PodTemplateSpec {
 	return corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: podSpec()}
 }
 
-var appLabels = map[string]string{"app": "web"}
+// appLabels is a fresh map each time: the code under test adds labels in place.
+func appLabels() map[string]string { return map[string]string{"app": "web"} }
 
 func testDeployment() *appsv1.Deployment {
 	return &appsv1.Deployment{ObjectMeta: objMeta("web"), Spec: appsv1.DeploymentSpec{
-		Selector: &metav1.LabelSelector{MatchLabels: appLabels},
-		Template: template(appLabels),
+		Selector: &metav1.LabelSelector{MatchLabels: appLabels()},
+		Template: template(appLabels()),
 	}}
 }
 
@@ -173,7 +174,7 @@ func TestDefaultDeployment(t *testing.T) {
 }
 
 func TestDefaultReplicationController(t *testing.T) {
-	tmpl := template(appLabels)
+	tmpl := template(appLabels())
 	rc := &corev1.ReplicationController{ObjectMeta: objMeta("rc"), Spec: corev1.ReplicationControllerSpec{Template: &tmpl}}
 	ReplicationControllers.Default(rc)
 	if *rc.Spec.Replicas != 1 || rc.Spec.Selector["app"] != "web" || rc.Labels["app"] != "web" {
@@ -231,10 +232,10 @@ func TestPrepareJobGeneratesSelector(t *testing.T) {
 	// With manualSelector the user's selector stands.
 	manual := testJob()
 	manual.Spec.ManualSelector = new(true)
-	manual.Spec.Selector = &metav1.LabelSelector{MatchLabels: appLabels}
-	manual.Spec.Template.Labels = appLabels
+	manual.Spec.Selector = &metav1.LabelSelector{MatchLabels: appLabels()}
+	manual.Spec.Template.Labels = appLabels()
 	create(Jobs, manual)
-	if !equality.Semantic.DeepEqual(manual.Spec.Selector.MatchLabels, appLabels) || len(manual.Spec.Template.Labels) != 1 {
+	if !equality.Semantic.DeepEqual(manual.Spec.Selector.MatchLabels, appLabels()) || len(manual.Spec.Template.Labels) != 1 {
 		t.Errorf("manual selector changed: %v / %v", manual.Spec.Selector, manual.Spec.Template.Labels)
 	}
 }

@@ -118,9 +118,9 @@ func TestValidate(t *testing.T) {
 		{name: "deployment bad strategy type", res: Deployments, obj: deployment(func(d *appsv1.Deployment) { d.Spec.Strategy.Type = "BlueGreen" }),
 			want: []string{"spec.strategy.type: Unsupported value"}},
 		{name: "replica set template from a pod spec", res: ReplicaSets, obj: &appsv1.ReplicaSet{ObjectMeta: objMeta("rs"),
-			Spec: appsv1.ReplicaSetSpec{Selector: &metav1.LabelSelector{MatchLabels: appLabels}, Template: template(appLabels)}}},
+			Spec: appsv1.ReplicaSetSpec{Selector: &metav1.LabelSelector{MatchLabels: appLabels()}, Template: template(appLabels())}}},
 		{name: "rc needs template", res: ReplicationControllers, obj: &corev1.ReplicationController{ObjectMeta: objMeta("rc"),
-			Spec: corev1.ReplicationControllerSpec{Selector: appLabels}}, want: []string{"spec.template: Required value"}},
+			Spec: corev1.ReplicationControllerSpec{Selector: appLabels()}}, want: []string{"spec.template: Required value"}},
 		{name: "valid job", res: Jobs, obj: testJob()},
 		{name: "job restartPolicy must not be Always", res: Jobs, obj: job(func(j *batchv1.Job) {
 			j.Spec.Template.Spec.RestartPolicy = corev1.RestartPolicyAlways
@@ -129,7 +129,7 @@ func TestValidate(t *testing.T) {
 			j.Spec.Completions, j.Spec.Parallelism, j.Spec.BackoffLimit = new(int32(-1)), new(int32(-1)), new(int32(-1))
 		}), want: []string{"spec.completions: Invalid value", "spec.parallelism: Invalid value", "spec.backoffLimit: Invalid value"}},
 		{name: "job selector without manualSelector", res: Jobs, obj: job(func(j *batchv1.Job) {
-			j.Spec.Selector = &metav1.LabelSelector{MatchLabels: appLabels}
+			j.Spec.Selector = &metav1.LabelSelector{MatchLabels: appLabels()}
 			j.Spec.Template.Labels = map[string]string{"app": "web"}
 		}), want: []string{"spec.selector: Invalid value"}, detail: "`selector` not auto-generated"},
 		{name: "valid cron job", res: CronJobs, obj: cronJob("30 2 * * mon-fri")},
@@ -407,7 +407,7 @@ func withTimeZone(cj *batchv1.CronJob, tz string) *batchv1.CronJob {
 
 func service(f func(*corev1.Service)) *corev1.Service {
 	s := &corev1.Service{ObjectMeta: objMeta("web"), Spec: corev1.ServiceSpec{
-		Selector: appLabels, Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromString("http")}}}}
+		Selector: appLabels(), Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromString("http")}}}}
 	if f != nil {
 		f(s)
 	}

@@ -177,8 +177,10 @@ func (s *Store) Get(ctx context.Context, key, name string) (runtime.Object, erro
 
 // GetAt is Get with a GET's resourceVersion: "" reads etcd; "0" (any) and N
 // (not older than N) are answered by the watch cache, as upstream does, so a
-// client polling one object (the agent its Node) costs etcd nothing.
-// Callers must not modify the returned object.
+// client polling one object (the agent its Node) costs etcd nothing; such
+// reads are not in the etcd request metrics. The object is the cache's,
+// shared: callers must not modify it (encoding it does not: stored objects
+// carry their kind already).
 func (s *Store) GetAt(ctx context.Context, key, name, resourceVersion string) (runtime.Object, error) {
 	if resourceVersion == "" {
 		return s.Get(ctx, key, name)

@@ -96,11 +96,11 @@ func ParseLogEntry(line []byte) (LogEntry, error) {
 	// An empty text may come without the space before it.
 	fields := bytes.SplitN(bytes.TrimSuffix(line, []byte{'\n'}), []byte{' '}, 4)
 	if len(fields) < 3 {
-		return e, fmt.Errorf("CRI log line %q: too few fields", line)
+		return e, errors.New("CRI log line: too few fields")
 	}
 	t, err := time.Parse(time.RFC3339Nano, string(fields[0]))
 	if err != nil {
-		return e, fmt.Errorf("CRI log line %q: %w", line, err)
+		return e, fmt.Errorf("CRI log line: time: %w", err)
 	}
 	e.Time = t
 	switch string(fields[1]) { // constants, not a copy per line
@@ -109,14 +109,14 @@ func ParseLogEntry(line []byte) (LogEntry, error) {
 	case "stderr":
 		e.Stream = "stderr"
 	default:
-		return e, fmt.Errorf("CRI log line %q: unknown stream %q", line, fields[1])
+		return e, fmt.Errorf("CRI log line: unknown stream %q", fields[1])
 	}
 	switch string(fields[2]) {
 	case "F":
 	case "P":
 		e.Partial = true
 	default:
-		return e, fmt.Errorf("CRI log line %q: unknown tag %q", line, fields[2])
+		return e, fmt.Errorf("CRI log line: unknown tag %q", fields[2])
 	}
 	if len(fields) == 4 {
 		e.Text = fields[3]
