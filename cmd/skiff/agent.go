@@ -13,6 +13,7 @@ import (
 
 	"github.com/skiff-sh/skiff/internal/agent"
 	"github.com/skiff-sh/skiff/internal/runtime/process"
+	"github.com/skiff-sh/skiff/internal/runtime/shim"
 	"github.com/skiff-sh/skiff/internal/server"
 )
 
@@ -101,7 +102,7 @@ func newShimCommand() *cobra.Command {
 		Short:              "Internal: supervises one container of the process runtime",
 		Hidden:             true,
 		DisableFlagParsing: true,
-		Run:                func(cmd *cobra.Command, args []string) { os.Exit(process.ShimMain(args)) },
+		Run:                func(cmd *cobra.Command, args []string) { os.Exit(shim.ShimMain(args)) },
 	}
 }
 

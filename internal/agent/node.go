@@ -256,19 +256,9 @@ func (a *Agent) renewLease(ctx context.Context) {
 	if l := a.lease; l != nil {
 		l.Spec.RenewTime = &now
 		written, err := leases.Update(ctx, l, metav1.UpdateOptions{})
-		switch {
-		case err == nil:
-			a.lease = written
-			return
-		case !apierrors.IsConflict(err) && !apierrors.IsNotFound(err):
-			// The copy is still good: the next renewal tries it again
-			// rather than adding a read to a struggling server.
-			if ctx.Err() == nil {
-				a.log.Warn("renew node lease", "err", err)
-			}
+		if a.keepLease(ctx, l, written, err, "renew node lease") {
 			return
 		}
-		a.lease = nil
 	}
 	l, err := leases.Get(ctx, a.opts.NodeName, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
@@ -278,7 +268,7 @@ func (a *Agent) renewLease(ctx context.Context) {
 			Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To(a.opts.NodeName), LeaseDurationSeconds: ptr.To(int32(leaseDuration)), RenewTime: &now},
 		}
 		written, err := leases.Create(ctx, l, metav1.CreateOptions{})
-		a.keepLease(ctx, written, err, "create node lease")
+		a.keepLease(ctx, nil, written, err, "create node lease")
 		return
 	}
 	if err != nil {
@@ -291,18 +281,26 @@ func (a *Agent) renewLease(ctx context.Context) {
 	l.Spec.HolderIdentity = ptr.To(a.opts.NodeName)
 	l.Spec.LeaseDurationSeconds = ptr.To(int32(leaseDuration))
 	written, err := leases.Update(ctx, l, metav1.UpdateOptions{})
-	a.keepLease(ctx, written, err, "renew node lease")
+	a.keepLease(ctx, l, written, err, "renew node lease")
 }
 
-// keepLease remembers a written lease for the next renewal; after a failed
-// write (client-go then returns an empty object) the next renewal reads it.
-func (a *Agent) keepLease(ctx context.Context, written *coordinationv1.Lease, err error, what string) {
-	if err != nil {
+// keepLease records a lease write for the next renewal and reports whether
+// a copy is kept: the written lease; after a conflict or NotFound none (the
+// next renewal reads the lease); after another error the updated copy sent
+// (sent; nil for a create), tried again rather than adding a read to a
+// struggling server. Failures other than conflicts are logged.
+func (a *Agent) keepLease(ctx context.Context, sent, written *coordinationv1.Lease, err error, what string) bool {
+	switch {
+	case err == nil:
+		a.lease = written
+		return true
+	case apierrors.IsConflict(err) || apierrors.IsNotFound(err):
 		a.lease = nil
-		if ctx.Err() == nil {
-			a.log.Warn(what, "err", err)
-		}
-		return
+		return false
 	}
-	a.lease = written
+	if ctx.Err() == nil {
+		a.log.Warn(what, "err", err)
+	}
+	a.lease = sent
+	return sent != nil
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/skiff-sh/skiff/internal/agent"
 	"github.com/skiff-sh/skiff/internal/runtime/process"
+	"github.com/skiff-sh/skiff/internal/runtime/shim"
 	"github.com/skiff-sh/skiff/internal/server"
 	"github.com/skiff-sh/skiff/internal/testenv"
 	"github.com/skiff-sh/skiff/internal/testenv/pftest"
@@ -34,7 +35,7 @@ const shimEnv = "SKIFF_AGENT_TEST_SHIM"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(shimEnv) == "1" {
-		os.Exit(process.ShimMain(os.Args[1:]))
+		os.Exit(shim.ShimMain(os.Args[1:]))
 	}
 	os.Setenv(shimEnv, "1")
 	os.Exit(m.Run())

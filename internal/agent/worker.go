@@ -160,7 +160,9 @@ func (w *podWorker) sync(ctx context.Context) (time.Duration, bool) {
 		err := w.a.client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
 			GracePeriodSeconds: &zero, Preconditions: &metav1.Preconditions{UID: &pod.UID}})
 		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-			w.a.log.Warn("finish pod deletion", "pod", pod.Namespace+"/"+pod.Name, "err", err)
+			if ctx.Err() == nil { // a stopping agent finishes the deletion when it starts again
+				w.a.log.Warn("finish pod deletion", "pod", pod.Namespace+"/"+pod.Name, "err", err)
+			}
 			return time.Second, false
 		}
 		return 0, true
@@ -210,8 +212,10 @@ func (w *podWorker) reconcile(ctx context.Context, pod *corev1.Pod) (time.Durati
 	waiting := map[string][2]string{}
 	started := false // a container was started (or its start tried): its state changed
 	start := func(c *corev1.Container, latest *runtimeapi.ContainerStatus) {
-		started = true
 		d, reason := w.startOrWait(ctx, pod, sb.Id, sbConfig, c, latest, vols, now)
+		if reason[0] != "CrashLoopBackOff" { // back-off waits without calling the runtime
+			started = true
+		}
 		if reason[0] != "" {
 			waiting[c.Name] = reason
 		}

@@ -18,7 +18,7 @@ import (
 // kubeletURL finds where the agent of a pod's node listens.
 func (s *Server) kubeletURL(ctx context.Context, nodeName string) (*url.URL, error) {
 	nh := s.byGR[registry.Nodes.GR()]
-	obj, err := nh.store.Get(ctx, nh.store.Key("", nodeName), nodeName)
+	obj, err := nh.store.GetAt(ctx, nh.store.Key("", nodeName), nodeName, "0")
 	if err != nil {
 		return nil, err
 	}
@@ -40,10 +40,6 @@ func nodeKubeletURL(node *corev1.Node) (*url.URL, error) {
 		return nil, apierrors.NewServiceUnavailable(fmt.Sprintf("node %s has no kubelet address", node.Name))
 	}
 	return &url.URL{Scheme: "https", Host: net.JoinHostPort(host, strconv.Itoa(int(port)))}, nil
-}
-
-func (s *Server) kubeletClient() *http.Client {
-	return &http.Client{Transport: &http.Transport{TLSClientConfig: s.kubeletTLSConfig()}}
 }
 
 // proxyLog serves pods/log from the agent of the pod's node.
@@ -91,7 +87,7 @@ func (s *Server) proxyLog(w http.ResponseWriter, r *http.Request, req *request) 
 	}
 	u.RawQuery = out.Encode()
 	preq, _ := http.NewRequestWithContext(r.Context(), http.MethodGet, u.String(), nil)
-	resp, err := s.kubeletClient().Do(preq)
+	resp, err := s.kubelet.RoundTrip(preq)
 	if err != nil {
 		return apierrors.NewServiceUnavailable(fmt.Sprintf("get logs from node %s: %v", pod.Spec.NodeName, err))
 	}

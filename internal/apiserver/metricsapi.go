@@ -95,8 +95,7 @@ func newMetricsAPI(s *Server, resolution time.Duration) *metricsAPI {
 	if resolution <= 0 {
 		resolution = DefaultMetricResolution
 	}
-	c := s.kubeletClient()
-	c.Timeout = max(resolution*8/10, time.Second)
+	c := &http.Client{Transport: s.kubelet, Timeout: max(resolution*8/10, time.Second)}
 	return &metricsAPI{s: s, resolution: resolution, client: c, nodes: map[string]*nodeScrape{}}
 }
 
@@ -451,7 +450,7 @@ func (k metricsKind[T, PT]) table(items []T, include metav1.IncludeObjectPolicy)
 func (s *Server) metricsObjects(ctx context.Context, objects *registry.Resource, namespace, name string, sel labels.Selector, fsel fields.Selector) ([]metav1.Object, error) {
 	h := s.byGR[objects.GR()]
 	if name != "" {
-		obj, err := h.store.Get(ctx, h.store.Key(namespace, name), name)
+		obj, err := h.store.GetAt(ctx, h.store.Key(namespace, name), name, "0") // read only, as the list
 		if err != nil {
 			return nil, err
 		}

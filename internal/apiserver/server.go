@@ -90,11 +90,13 @@ type Server struct {
 	mutating  chan struct{}
 	ipalloc   *ipAllocator
 	handler   http.Handler
-	watcher   clientv3.Watcher
 	metrics   *apiMetrics
 	usage     *metricsAPI // metrics.k8s.io figures
 	// nsDeleted: namespace name → when this server marked it deleted.
 	nsDeleted sync.Map
+	// kubelet carries every request to the agents (logs, metrics, stream
+	// upgrades): one pool of connections, not a new TLS handshake each.
+	kubelet *http.Transport
 }
 
 // New builds the server and starts its watch caches; they run until ctx ends.
@@ -119,16 +121,17 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		byGR:     map[schema.GroupResource]*resourceHandler{},
 		readOnly: make(chan struct{}, cfg.MaxRequestsInFlight),
 		mutating: make(chan struct{}, cfg.MaxMutatingRequestsInFlight),
-		watcher:  cfg.Etcd.Watcher, // its watches end with ctx; the client's owner closes it
 		metrics:  newAPIMetrics(),
 	}
+	s.kubelet = &http.Transport{TLSClientConfig: s.kubeletTLSConfig(), IdleConnTimeout: 90 * time.Second}
+	context.AfterFunc(ctx, s.kubelet.CloseIdleConnections)
 	if s.tokens == nil {
 		s.tokens = tokenAuth{}
 	}
 	var oa []openapi.Resource
 	for _, res := range registry.All() {
 		st, err := storage.New(ctx, storage.Config{
-			Client: cfg.Etcd, Watcher: s.watcher, Resource: res.GR(), KeyRoot: res.Plural,
+			Client: cfg.Etcd, Resource: res.GR(), KeyRoot: res.Plural,
 			NewFunc: res.New, Compacted: s.compacted.Load,
 			Observe: func(op string, took time.Duration) {
 				s.metrics.etcd.WithLabelValues(op, res.GR().String()).Observe(took.Seconds())

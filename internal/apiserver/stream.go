@@ -136,7 +136,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, req *reques
 	case req.sub == "portforward" && wsstream.IsWebSocketRequestWithTunnelingProtocol(r):
 		return s.tunnelPortForward(w, r, loc)
 	default:
-		h := proxy.NewUpgradeAwareHandler(loc, &http.Transport{TLSClientConfig: s.kubeletTLSConfig()}, false, true,
+		h := proxy.NewUpgradeAwareHandler(loc, s.kubelet, false, true,
 			&upgradeErrorResponder{})
 		h.ServeHTTP(w, agentRequest(r))
 	}

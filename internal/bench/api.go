@@ -15,7 +15,6 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -112,12 +111,14 @@ func RunAPI(ctx context.Context, o APIOptions, out io.Writer) (*APIResult, error
 			}
 			backend = r.Etcd
 		}
-		// The baseline is etcd as any client sees it: gRPC on its client URL.
-		etcdClient, err = clientv3.New(clientv3.Config{Endpoints: backend.Endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+		// The baseline is etcd as any client sees it: gRPC on its client
+		// URL, as an external etcd is reached.
+		grpc, err := etcd.Start(ctx, etcd.Options{Servers: backend.Endpoints})
 		if err != nil {
 			return nil, err
 		}
-		defer etcdClient.Close()
+		defer grpc.Close()
+		etcdClient = grpc.Client
 		inProcess = backend.Client
 	} else if cfg, err = clientcmd.BuildConfigFromFlags("", o.Kubeconfig); err != nil {
 		return nil, err

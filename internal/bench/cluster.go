@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -18,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+	nodeutil "k8s.io/component-helpers/node/util"
 )
 
 // cluster is a `skiff server` process and its node: either the server's own
@@ -42,12 +41,9 @@ func startCluster(ctx context.Context, ownAgent bool, agentArgs ...string) (*clu
 	if err != nil {
 		return nil, err
 	}
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
 	data := filepath.Join(dir, "server")
-	args := []string{"server", "--data-dir", data, "--bind-address", "127.0.0.1", "--secure-port", strconv.Itoa(port)}
+	// Port 0: the server picks a free one and writes it into the kubeconfig.
+	args := []string{"server", "--data-dir", data, "--bind-address", "127.0.0.1", "--secure-port", "0"}
 	if ownAgent {
 		args = append(append(args, "--node-name", "bench-node", "--kubelet-port", "0", "--node-ip", "127.0.0.1"), agentArgs...)
 	} else {
@@ -82,25 +78,19 @@ func startCluster(ctx context.Context, ownAgent bool, agentArgs ...string) (*clu
 		c.stop()
 		return nil, err
 	}
-	if ownAgent {
-		if err := waitNodeReady(ctx, c.client, "bench-node"); err != nil {
+	if !ownAgent {
+		tok, err := os.ReadFile(token)
+		if err != nil {
 			c.stop()
 			return nil, err
 		}
-		c.ready = time.Now()
-		return c, nil
-	}
-	tok, err := os.ReadFile(token)
-	if err != nil {
-		c.stop()
-		return nil, err
-	}
-	c.agent = exec.Command(self, append([]string{"agent", "--server", cfg.Host, "--token", strings.TrimSpace(string(tok)), "--node-name", "bench-node",
-		"--root-dir", filepath.Join(dir, "agent"), "--kubelet-port", "0", "--node-ip", "127.0.0.1"}, agentArgs...)...)
-	c.agent.Stderr = os.Stderr
-	if err := c.agent.Start(); err != nil {
-		c.stop()
-		return nil, err
+		c.agent = exec.Command(self, append([]string{"agent", "--server", cfg.Host, "--token", strings.TrimSpace(string(tok)), "--node-name", "bench-node",
+			"--root-dir", filepath.Join(dir, "agent"), "--kubelet-port", "0", "--node-ip", "127.0.0.1"}, agentArgs...)...)
+		c.agent.Stderr = os.Stderr
+		if err := c.agent.Start(); err != nil {
+			c.stop()
+			return nil, err
+		}
 	}
 	if err := waitNodeReady(ctx, c.client, "bench-node"); err != nil {
 		c.stop()
@@ -134,15 +124,6 @@ func (c *cluster) stop() {
 	_ = os.RemoveAll(c.dir)
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // waitNodeReady waits for the node's Ready condition to be True.
 func waitNodeReady(ctx context.Context, client kubernetes.Interface, name string) error {
 	var last error // why the node was not read, for the timeout's message
@@ -151,12 +132,8 @@ func waitNodeReady(ctx context.Context, client kubernetes.Interface, name string
 		if last = err; err != nil {
 			return false, nil // not registered yet
 		}
-		for _, c := range n.Status.Conditions {
-			if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
-				return true, nil
-			}
-		}
-		return false, nil
+		_, c := nodeutil.GetNodeCondition(&n.Status, corev1.NodeReady)
+		return c != nil && c.Status == corev1.ConditionTrue, nil
 	})
 	if err != nil && ctx.Err() == nil { // the poll's deadline passed, not ctx's
 		if last != nil {

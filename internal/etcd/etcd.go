@@ -36,31 +36,24 @@ type Options struct {
 
 // Start connects to external etcd or starts the embedded one.
 func Start(ctx context.Context, opts Options) (*Backend, error) {
-	b := &Backend{Endpoints: opts.Servers}
 	if len(opts.Servers) == 0 {
-		srv, endpoint, err := startEmbedded(opts)
+		srv, endpoint, err := startEmbedded(opts) // returns once the member serves
 		if err != nil {
 			return nil, err
 		}
-		b.server = srv
-		b.Endpoints = []string{endpoint}
-	}
-	var cli *clientv3.Client
-	if b.server != nil {
 		// Calls straight into the member: no gRPC encoding, sockets or
 		// interceptors between the API server and its own etcd.
-		cli = v3client.New(b.server.Server)
-	} else {
-		var err error
-		cli, err = clientv3.New(clientv3.Config{
-			Endpoints:          b.Endpoints,
-			DialTimeout:        5 * time.Second,
-			Logger:             zap.NewNop(),
-			MaxCallSendMsgSize: 8 << 20,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("connect to etcd %v: %w", b.Endpoints, err)
-		}
+		return &Backend{Endpoints: []string{endpoint}, server: srv, Client: v3client.New(srv.Server)}, nil
+	}
+	b := &Backend{Endpoints: opts.Servers}
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:          b.Endpoints,
+		DialTimeout:        5 * time.Second,
+		Logger:             zap.NewNop(),
+		MaxCallSendMsgSize: 8 << 20,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connect to etcd %v: %w", b.Endpoints, err)
 	}
 	b.Client = cli
 	// Fail fast with a clear line when external etcd is unreachable.

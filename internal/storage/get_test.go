@@ -11,9 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 
-	"github.com/skiff-sh/skiff/internal/etcd"
 	"github.com/skiff-sh/skiff/internal/storage"
 )
 
@@ -22,20 +20,10 @@ import (
 // the watch cache, which waits for N; a version the cache cannot reach in
 // time is a timeout, and a bad one a 400.
 func TestGetAtReadsTheCacheForAResourceVersion(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	b, err := etcd.Start(ctx, etcd.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	ctx := context.Background()
 	var mu sync.Mutex
 	etcdGets := 0
-	s, err := storage.New(ctx, storage.Config{
-		Client: b.Client, Watcher: b.Client.Watcher,
-		Resource: schema.GroupResource{Resource: "configmaps"}, KeyRoot: "configmaps",
-		NewFunc:   func() runtime.Object { return &corev1.ConfigMap{} },
-		Compacted: func() int64 { return 0 },
+	s, _ := startStore(t, "configmaps", func() runtime.Object { return &corev1.ConfigMap{} }, storage.Config{
 		Observe: func(op string, _ time.Duration) {
 			if op == "get" {
 				mu.Lock()
@@ -44,9 +32,6 @@ func TestGetAtReadsTheCacheForAResourceVersion(t *testing.T) {
 			}
 		},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	gets := func() int { mu.Lock(); defer mu.Unlock(); return etcdGets }
 	key := s.Key("default", "c")
 	out, err := s.Create(ctx, key, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "c", Namespace: "default"}, Data: map[string]string{"k": "v"}})

@@ -33,8 +33,9 @@ type Store struct {
 
 // Config describes one resource's store.
 type Config struct {
+	// Client's one Watcher serves every cache, so one progress request
+	// reaches them all.
 	Client   *clientv3.Client
-	Watcher  clientv3.Watcher // shared so one progress request reaches every cache
 	Resource schema.GroupResource
 	// KeyRoot is the <resource> path element, usually Resource.Resource.
 	KeyRoot string
@@ -60,7 +61,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.TTL > 0 {
 		s.leases = newLeases(cfg.Client, cfg.TTL)
 	}
-	c, err := newCache(ctx, s, cfg.Watcher, cfg.Compacted)
+	c, err := newCache(ctx, s, cfg.Client.Watcher, cfg.Compacted)
 	if err != nil {
 		return nil, err
 	}

@@ -9,32 +9,15 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 
-	"github.com/skiff-sh/skiff/internal/etcd"
 	"github.com/skiff-sh/skiff/internal/storage"
 )
 
 // TestTTLExpiresObjectsAndSharesLeases stores events with a 2 s TTL: both
 // share one etcd lease, and both are gone a few seconds later.
 func TestTTLExpiresObjectsAndSharesLeases(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	b, err := etcd.Start(ctx, etcd.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	s, err := storage.New(ctx, storage.Config{
-		Client: b.Client, Watcher: b.Client.Watcher,
-		Resource: schema.GroupResource{Resource: "events"}, KeyRoot: "events",
-		NewFunc:   func() runtime.Object { return &corev1.Event{} },
-		Compacted: func() int64 { return 0 },
-		TTL:       2 * time.Second,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx := context.Background()
+	s, b := startStore(t, "events", func() runtime.Object { return &corev1.Event{} }, storage.Config{TTL: 2 * time.Second})
 	for _, name := range []string{"e1", "e2"} {
 		ev := &corev1.Event{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"}}
 		if _, err := s.Create(ctx, s.Key("default", name), ev); err != nil {

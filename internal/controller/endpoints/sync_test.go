@@ -9,7 +9,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
 	clienttesting "k8s.io/client-go/testing"
@@ -44,12 +43,7 @@ func TestForbiddenCreateWarnsButTerminatingNamespaceIsDropped(t *testing.T) {
 			t.Cleanup(c.recorder.Stop)
 			events := record.NewFakeRecorder(10)
 			c.events = events
-			svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "svc", Namespace: "ns"},
-				Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "web"},
-					Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}}}
-			if err := factory.Core().V1().Services().Informer().GetIndexer().Add(svc); err != nil {
-				t.Fatal(err)
-			}
+			must(t, factory.Core().V1().Services().Informer().GetIndexer().Add(service()))
 
 			err := c.sync(context.Background(), "ns/svc")
 			if (err != nil) != tc.wantErr {

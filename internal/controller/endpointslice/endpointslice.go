@@ -198,7 +198,10 @@ func (c *Controller) apply(ctx context.Context, key string, svc *corev1.Service,
 		c.tracker.deleted(key, s)
 	}
 	err := errors.Join(errs...)
-	if err != nil && svc != nil && !quiet(errs) {
+	// Conflicts (a stale cache) are retried without a warning event. A
+	// forbidden write is not: a terminating namespace is told apart by its
+	// status cause above, so what is left is a policy the user must hear of.
+	if err != nil && svc != nil && !loop.OnlyConflicts(err) {
 		c.events.Eventf(svc, corev1.EventTypeWarning, ReasonFailedToUpdate, "Error updating Endpoint Slices for Service %s: %v", key, err)
 	}
 	return err
@@ -214,16 +217,4 @@ func annotate(s *discoveryv1.EndpointSlice, trigger time.Time) {
 	} else {
 		s.Annotations[corev1.EndpointsLastChangeTriggerTime] = endpointutil.FormatTriggerTime(trigger)
 	}
-}
-
-// quiet: conflicts (a stale cache) are retried without a warning event. A
-// forbidden write is not quiet: a terminating namespace is told apart by its
-// status cause above, so what is left is a policy the user must hear about.
-func quiet(errs []error) bool {
-	for _, err := range errs {
-		if !apierrors.IsConflict(err) {
-			return false
-		}
-	}
-	return true
 }

@@ -92,7 +92,7 @@ func (q *Queue[K]) next(ctx context.Context) bool {
 	case errors.As(err, &again):
 		q.Forget(key)
 		q.AddAfter(key, time.Duration(again))
-	case onlyConflicts(err):
+	case OnlyConflicts(err):
 		// The cache is behind the API: look again shortly, quietly and
 		// without growing the back-off (a few quick conflicts must not
 		// park a key for seconds).
@@ -107,23 +107,23 @@ func (q *Queue[K]) next(ctx context.Context) bool {
 	return true
 }
 
-// onlyConflicts reports whether err is a conflict and, when it joins several
+// OnlyConflicts reports whether err is a conflict and, when it joins several
 // errors (a sync that wrote more than one object), whether every one is: a
 // conflict beside a real failure must not hide that failure in a quiet retry.
-func onlyConflicts(err error) bool {
+func OnlyConflicts(err error) bool {
 	switch e := err.(type) {
 	case apierrors.APIStatus:
 		return apierrors.IsConflict(err)
 	case interface{ Unwrap() []error }:
 		errs := e.Unwrap()
 		for _, part := range errs {
-			if !onlyConflicts(part) {
+			if !OnlyConflicts(part) {
 				return false
 			}
 		}
 		return len(errs) > 0
 	case interface{ Unwrap() error }:
-		return onlyConflicts(e.Unwrap())
+		return OnlyConflicts(e.Unwrap())
 	}
 	return false
 }

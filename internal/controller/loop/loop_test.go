@@ -83,8 +83,8 @@ func TestOnlyConflictsNeedsEveryJoinedErrorToBeAConflict(t *testing.T) {
 		{"500", internal, false},
 		{"plain error", errors.New("boom"), false},
 	} {
-		if got := onlyConflicts(tc.err); got != tc.want {
-			t.Errorf("%s: onlyConflicts = %v, want %v", tc.name, got, tc.want)
+		if got := OnlyConflicts(tc.err); got != tc.want {
+			t.Errorf("%s: OnlyConflicts = %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }

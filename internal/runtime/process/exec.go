@@ -36,17 +36,16 @@ type containerExec struct {
 	// The shim writes why it could not exec the command to failureW (its
 	// fd 3); the exec closes it, so failure reads EOF on success.
 	failure, failureW *os.File
-	waitErr           error // Wait's error once wait returned nil
 }
 
 // newContainerExec prepares cmd in container c. ctx ending kills the
 // command's process group (the group of its own it gets here, or the
 // session a caller's SysProcAttr gives it instead), so what the command
 // started ends with it. The caller must close it.
-func (r *Runtime) newContainerExec(ctx context.Context, id string, c *container, cmd []string) (*containerExec, error) {
+func (r *Runtime) newContainerExec(ctx context.Context, c *container, cmd []string) (*containerExec, error) {
 	failure, failureW, err := os.Pipe()
 	if err != nil {
-		return nil, fmt.Errorf("exec in container %s: create pipe: %w", id, err)
+		return nil, fmt.Errorf("exec in container %s: create pipe: %w", c.rec.ID, err)
 	}
 	argv := append(slices.Clone(r.shimCommand), "exec", c.dir, "--")
 	argv = append(argv, cmd...)
@@ -55,7 +54,7 @@ func (r *Runtime) newContainerExec(ctx context.Context, id string, c *container,
 	ec.ExtraFiles = []*os.File{failureW}
 	ec.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	ec.Cancel = func() error { return syscall.Kill(-ec.Process.Pid, syscall.SIGKILL) }
-	return &containerExec{Cmd: ec, id: id, cmd: cmd, failure: failure, failureW: failureW}, nil
+	return &containerExec{Cmd: ec, id: c.rec.ID, cmd: cmd, failure: failure, failureW: failureW}, nil
 }
 
 func (x *containerExec) start() error {
@@ -67,18 +66,19 @@ func (x *containerExec) start() error {
 	return nil
 }
 
-// wait waits for the command to end. Its error means the command did not
-// run at all; otherwise ProcessState tells how it exited.
-func (x *containerExec) wait() error {
+// wait waits for the command to end. Its err means the command did not run
+// at all; otherwise ProcessState tells how it exited, and waitErr is what
+// Wait said besides (ErrWaitDelay: output still held open after the exit).
+func (x *containerExec) wait() (waitErr, err error) {
 	msg, _ := io.ReadAll(x.failure) // EOF once the helper exec'd the command
-	x.waitErr = x.Wait()
+	waitErr = x.Wait()
 	switch {
 	case len(msg) > 0:
-		return fmt.Errorf("exec in container %s: %s", x.id, msg)
+		return waitErr, fmt.Errorf("exec in container %s: %s", x.id, msg)
 	case x.ProcessState == nil:
-		return fmt.Errorf("exec in container %s: %w", x.id, x.waitErr)
+		return waitErr, fmt.Errorf("exec in container %s: %w", x.id, waitErr)
 	}
-	return nil
+	return waitErr, nil
 }
 
 // exitError is nil for exit status 0, else a k8s.io/utils/exec.CodeExitError
@@ -134,7 +134,7 @@ func (r *Runtime) ExecSync(ctx context.Context, id string, cmd []string, timeout
 		defer cancel()
 	}
 
-	x, err := r.newContainerExec(runCtx, id, c, cmd)
+	x, err := r.newContainerExec(runCtx, c, cmd)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -145,7 +145,8 @@ func (r *Runtime) ExecSync(ctx context.Context, id string, cmd []string, timeout
 	if err := x.start(); err != nil {
 		return nil, nil, err
 	}
-	if err := x.wait(); err != nil {
+	waitErr, err := x.wait()
+	if err != nil {
 		return nil, nil, err
 	}
 	switch {
@@ -158,8 +159,8 @@ func (r *Runtime) ExecSync(ctx context.Context, id string, cmd []string, timeout
 	if err := x.exitError(&stderr); err != nil {
 		return stdout.Bytes(), stderr.Bytes(), err
 	}
-	if x.waitErr != nil && !errors.Is(x.waitErr, exec.ErrWaitDelay) {
-		return stdout.Bytes(), stderr.Bytes(), fmt.Errorf("exec in container %s: %w", id, x.waitErr)
+	if waitErr != nil && !errors.Is(waitErr, exec.ErrWaitDelay) {
+		return stdout.Bytes(), stderr.Bytes(), fmt.Errorf("exec in container %s: %w", id, waitErr)
 	}
 	return stdout.Bytes(), stderr.Bytes(), nil
 }

@@ -30,7 +30,7 @@ func (r *Runtime) execStream(ctx context.Context, id string, cmd []string, in io
 		return err
 	}
 	// The client going away (ctx) ends the command and what it started.
-	x, err := r.newContainerExec(ctx, id, c, cmd)
+	x, err := r.newContainerExec(ctx, c, cmd)
 	if err != nil {
 		return err
 	}
@@ -120,7 +120,7 @@ func (r *Runtime) execStream(ctx context.Context, id string, cmd []string, in io
 			stdinW.Close() // the client's end of input is the command's
 		}()
 	}
-	err = x.wait()
+	_, err = x.wait()
 	close(waited)
 	if tty {
 		select {

@@ -28,7 +28,7 @@ const shimEnv = "SKIFF_PROCESS_TEST_SHIM"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(shimEnv) == "1" {
-		os.Exit(ShimMain(os.Args[1:]))
+		os.Exit(shim.ShimMain(os.Args[1:]))
 	}
 	os.Setenv(shimEnv, "1")
 	// Under -race every exiting shim would otherwise sleep a second for

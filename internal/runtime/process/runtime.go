@@ -41,11 +41,6 @@ const (
 	pollInterval = shim.PollInterval
 )
 
-// ShimMain is the entry point of the `skiff shim` subcommand; args are the
-// arguments after "shim". It returns the process exit code. The shim itself
-// lives in package shim, which the small skiff-shim binary links alone.
-func ShimMain(args []string) int { return shim.ShimMain(args) }
-
 var (
 	_ cri.RuntimeService      = (*Runtime)(nil)
 	_ cri.ImageManagerService = (*Runtime)(nil)
@@ -60,7 +55,7 @@ type Options struct {
 	NodeIP string
 	// ShimCommand starts the shim; the runtime appends the shim's mode and
 	// arguments. Default: {os.Executable(), "shim"}, i.e. `skiff shim`,
-	// whose handler must call ShimMain.
+	// whose handler must call shim.ShimMain.
 	ShimCommand []string
 }
 

@@ -213,14 +213,7 @@ func ProcStatFields(pid int) ([]string, error) {
 }
 
 // selfRef names the calling process.
-func selfRef() (ProcRef, error) {
-	pid := os.Getpid()
-	start, _, err := procStat(pid)
-	if err != nil {
-		return ProcRef{}, err
-	}
-	return ProcRef{PID: pid, Start: start}, nil
-}
+func selfRef() (ProcRef, error) { return RefOf(os.Getpid()) }
 
 // RefOf names process pid.
 func RefOf(pid int) (ProcRef, error) {

@@ -32,7 +32,7 @@ func ServiceHandler(enqueue func(key string)) cache.ResourceEventHandler {
 // its Service, that is the Service's key.
 func EnqueueKey(enqueue func(key string)) func(obj any) {
 	return func(obj any) {
-		if k, ok := ServiceKey(obj); ok {
+		if k, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
 			enqueue(k)
 		}
 	}

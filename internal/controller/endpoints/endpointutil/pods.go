@@ -190,9 +190,3 @@ func podEndpointsChanged(old, cur *corev1.Pod) bool {
 		old.Spec.NodeName != cur.Spec.NodeName ||
 		old.Spec.Hostname != cur.Spec.Hostname || old.Spec.Subdomain != cur.Spec.Subdomain
 }
-
-// ServiceKey returns the work-queue key of a Service (or of a tombstone).
-func ServiceKey(obj any) (string, bool) {
-	k, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
-	return k, err == nil
-}
